@@ -122,11 +122,32 @@ class Task:
         Per group with n >= 3 rows, k = max(min_rows, round(fraction*n)) rows with the
         largest scale go to validation, plus rows tied with the k-th (unless that leaves no
         fit row, then exactly k by stable sort); at least one row always stays in fit.
-        Groups with fewer than 3 rows stay entirely in fit.
+        Groups with fewer than 3 rows stay entirely in fit. A task's own validation
+        rule, when it has one, replaces the fraction.
         """
         if not (0.0 < fraction < 1.0):
             raise TaskError(f"validation fraction must be in (0, 1), got {fraction}")
-        train = self.train()
+        return self._carve(self.train(), fraction, min_rows)
+
+    def validation_folds(self, fraction: float = 0.2, n_folds: int = 2) -> list[tuple[DataSplit, DataSplit]]:
+        """Rolling-origin folds: fold 1 is :meth:`validation_split`; fold k carves again from fold k-1's fit rows.
+
+        One validation step can rank laws by luck (a noisy largest scale); asking
+        the same extrapolation question one step further down as well rewards
+        laws that extrapolate consistently. Folds that would leave no validation
+        row, or fewer fit rows than validation rows, are not made.
+        """
+        if not (isinstance(n_folds, int) and n_folds >= 1):
+            raise TaskError(f"validation folds must be a whole number >= 1, got {n_folds!r}")
+        folds = [self.validation_split(fraction)]
+        while len(folds) < n_folds:
+            fit, val = self._carve(folds[-1][0], fraction, 1)
+            if not len(val) or len(fit) < len(val):
+                break
+            folds.append((fit, val))
+        return folds
+
+    def _carve(self, train: DataSplit, fraction: float, min_rows: int) -> tuple[DataSplit, DataSplit]:
         if self.validation_rule:
             return self._validation_by_rule(train)
         val = np.zeros(len(train), dtype=bool)

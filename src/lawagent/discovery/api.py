@@ -117,6 +117,7 @@ def discover(
     resume: bool = False,
     seed_laws: Sequence[str] = (),
     validation_fraction: float = 0.2,
+    validation_folds: int = 2,
     progress: bool = True,
     top_k: int = 5,
     proposer_options: Mapping[str, Any] | None = None,
@@ -140,6 +141,8 @@ def discover(
         raise LawagentError(f"top_k must be a positive integer, got {top_k!r}")
     if not (isinstance(validation_fraction, (int, float)) and 0 < validation_fraction < 1):
         raise LawagentError(f"validation_fraction must be between 0 and 1 (exclusive), got {validation_fraction!r}")
+    if not isinstance(validation_folds, int) or isinstance(validation_folds, bool) or validation_folds < 1:
+        raise LawagentError(f"validation_folds must be a whole number >= 1, got {validation_folds!r}")
     if isinstance(task, (str, Path)):
         if str(task).lower().endswith(".csv"):
             raise LawagentError(f"{task} is a CSV file: use discover_csv(path, features, targets, holdout=...)")
@@ -156,14 +159,15 @@ def discover(
         "lawagent_version": _version(), "run_id": run_id, "task": task_spec(task, dict(csv_spec) if csv_spec else None),
         "proposer": proposer_name, "proposer_options": _public_options(proposer_options),
         "budget": {"iterations": iterations, "max_candidates": max_candidates, "time_limit": time_limit},
-        "seed": seed, "batch_size": batch_size, "validation_fraction": validation_fraction, "top_k": top_k,
-        "seed_laws": list(seed_laws), "workers": workers,
+        "seed": seed, "batch_size": batch_size, "validation_fraction": validation_fraction,
+        "validation_folds": validation_folds, "top_k": top_k, "seed_laws": list(seed_laws), "workers": workers,
     }
     if resume:
         old = run_dir.read(CONFIG)
         if old is None:
             raise LawagentError(f"cannot resume: {run_dir.path} has no {CONFIG} (not a run folder)")
-        for key in ("seed", "batch_size", "validation_fraction", "proposer", "seed_laws"):
+        old.setdefault("validation_folds", 1)  # runs from before rolling-origin folds
+        for key in ("seed", "batch_size", "validation_fraction", "validation_folds", "proposer", "seed_laws"):
             if old.get(key) != config[key]:
                 raise LawagentError(f"cannot resume {run_dir.path}: it was run with {key}={old.get(key)!r}, "
                                     f"not {config[key]!r}")
@@ -186,7 +190,8 @@ def discover(
                 shutil.rmtree(run_dir.path, ignore_errors=True)  # nothing ran: leave no half-made run behind
             raise
     run_dir.write(CONFIG, config)
-    settings = RunSettings(seed=seed, batch_size=batch_size, validation_fraction=validation_fraction, workers=workers,
+    settings = RunSettings(seed=seed, batch_size=batch_size, validation_fraction=validation_fraction,
+                           validation_folds=validation_folds, workers=workers,
                            top_k=top_k, candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress)
     out = Progress(progress)
     try:
@@ -269,7 +274,8 @@ def resume_run(run_dir: str | Path, *, iterations: int | None = None, max_candid
         time_limit=time_limit if time_limit is not None else saved.get("time_limit"),
         batch_size=config["batch_size"], seed=config["seed"], workers=workers if workers is not None else config.get("workers"),
         seed_laws=config.get("seed_laws") or (), validation_fraction=config["validation_fraction"],
-        progress=progress, top_k=config.get("top_k", 5), proposer_options=opts or None,
+        validation_folds=config.get("validation_folds", 1), progress=progress, top_k=config.get("top_k", 5),
+        proposer_options=opts or None,
         csv_spec=config["task"].get("csv_spec"),
     )
 

@@ -51,8 +51,14 @@ def evaluate_candidate(
     *,
     id: int = 0,
     iteration: int = 0,
+    extra_folds: Sequence[tuple[DataSplit, DataSplit]] = (),
 ) -> CandidateRecord:
-    """Fit ``proposal`` per group on ``fit_split``, score pooled on ``val_split``. Never raises."""
+    """Fit ``proposal`` per group on ``fit_split``, score pooled on ``val_split``. Never raises.
+
+    ``extra_folds`` are further (fit, validation) pairs one scale step down
+    (:meth:`Task.validation_folds`); their R² go to ``record.fold_r2``, and a
+    law that cannot be fitted or scored on one counts as R² = -1 there.
+    """
     options = options or EvalOptions()
     start = time.perf_counter()
     record = CandidateRecord(id=id, formula=proposal.text, origin=proposal.origin, iteration=iteration,
@@ -85,6 +91,7 @@ def evaluate_candidate(
                 val_scores = fit_scores
             record.val_r2 = val_scores.r2
             record.probe_violation = violation(result, fit_split, val_split)
+            record.fold_r2 = [_fold_r2(law, f, v, options.fit) for f, v in extra_folds]
             if val_scores.failed:
                 record.error = f"validation: {val_scores.message}"
             elif fit_scores.failed:
@@ -98,9 +105,22 @@ def evaluate_candidate(
     record.val_r2 = _stable(record.val_r2)
     record.probe_violation = _stable(record.probe_violation)
     record.fit_r2 = _stable(record.fit_r2)
+    record.fold_r2 = [_stable(v) for v in record.fold_r2]
     record.params = {g: {k: _stable(v, nan=True) for k, v in ps.items()} for g, ps in record.params.items()}
     record.seconds = time.perf_counter() - start
     return record
+
+
+def _fold_r2(law: Law, fit_split: DataSplit, val_split: DataSplit, options: FitOptions) -> float:
+    try:
+        result = fit(law, fit_split.X, fit_split.y, fit_split.groups, options)
+        if not result.ok:
+            return -1.0
+        scores = score(val_split.y, result.predict(val_split.X, val_split.groups), val_split.groups)
+    except (LawagentError, ArithmeticError, ValueError, TypeError, np.linalg.LinAlgError, RecursionError,
+            MemoryError):
+        return -1.0
+    return -1.0 if scores.failed or not math.isfinite(scores.r2) else float(scores.r2)
 
 
 def _stable(value: float, nan: bool = False) -> float:

@@ -2,11 +2,18 @@
 
 Validation rows sit one step beyond the fit rows along the scale features.
 The probe takes the validation rows two more such steps out (in log space for
-positive features) and asks whether the fitted law's predictions stay within
-a generous band around the targets seen in training: the observed range
-widened by its own width on each side. Scaling laws flatten or keep a steady
-trend; a law that explodes or flips just past the data is fitting noise, and
-two laws with equal validation R² are told apart by it.
+positive features) and asks two things of the fitted law's predictions there:
+
+- they stay within a generous band around the targets seen in training (the
+  observed range widened by its own width on each side);
+- they keep the direction the law itself has at the edge of the data (the
+  change over the last step in): a loss that falls with scale up to the
+  largest model and then turns up just past it is fitting noise.
+
+Turns smaller than a tenth of the target's spread are not counted, so laws
+that flatten out pass. Acceleration is not penalised: a term growing as a
+power of scale accelerates in log space, and that is a law, not noise. Two
+laws with equal validation R² are told apart by the probe.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ from lawagent.fit.fitter import FitResult
 from lawagent.task import DataSplit
 
 STEPS = 2.0  # how many validation-sized steps beyond the validation rows to probe
+TOLERANCE = 0.1  # turns smaller than this share of the target's spread (std) are noise, never a violation
 
 
-def probe_rows(fit_split: DataSplit, val_split: DataSplit) -> dict[str, np.ndarray] | None:
-    """Validation rows pushed further out along every feature on which they extrapolate."""
+def probe_rows(fit_split: DataSplit, val_split: DataSplit, steps: float = STEPS) -> dict[str, np.ndarray] | None:
+    """Validation rows moved ``steps`` steps along every feature on which they extrapolate (negative: back in)."""
     if not len(val_split) or not len(fit_split):
         return None
     X = {f: np.array(v, dtype=float) for f, v in val_split.X.items()}
@@ -37,25 +45,32 @@ def probe_rows(fit_split: DataSplit, val_split: DataSplit) -> dict[str, np.ndarr
                 continue
             moved = True
             if fit_max > 0 and np.all(X[f][vrows] > 0):
-                X[f][vrows] = X[f][vrows] * (val_max / fit_max) ** STEPS
+                X[f][vrows] = X[f][vrows] * (val_max / fit_max) ** steps
             else:
-                X[f][vrows] = X[f][vrows] + STEPS * (val_max - fit_max)
+                X[f][vrows] = X[f][vrows] + steps * (val_max - fit_max)
     return X if moved else None
 
 
 def violation(result: FitResult, fit_split: DataSplit, val_split: DataSplit) -> float:
-    """Fraction of probe predictions outside the widened training band (0 = all plausible)."""
-    X = probe_rows(fit_split, val_split)
-    if X is None:
+    """Fraction of probe predictions that leave the band or turn back (0 = all plausible)."""
+    out = probe_rows(fit_split, val_split, STEPS)
+    if out is None:
         return 0.0
-    pred = result.predict(X, val_split.groups)
-    bad = np.zeros(pred.shape, dtype=bool)
-    for g in val_split.group_names():
-        rows = val_split.groups == g
-        seen = np.concatenate([fit_split.y[fit_split.groups == g], val_split.y[rows]])
-        lo, hi = seen.min(axis=0), seen.max(axis=0)
-        span = np.maximum(hi - lo, 1e-12 + 0.05 * np.abs(seen).mean(axis=0))
-        p = pred[rows]
-        with np.errstate(invalid="ignore"):
-            bad[rows] = ~np.isfinite(p) | (p < lo - span) | (p > hi + span)
+    back = probe_rows(fit_split, val_split, -1.0)
+    with np.errstate(all="ignore"):
+        pred = result.predict(out, val_split.groups)
+        here = result.predict(val_split.X, val_split.groups)
+        before = result.predict(back, val_split.groups)
+        bad = np.zeros(pred.shape, dtype=bool)
+        for g in val_split.group_names():
+            rows = val_split.groups == g
+            seen = np.concatenate([fit_split.y[fit_split.groups == g], val_split.y[rows]])
+            lo, hi = seen.min(axis=0), seen.max(axis=0)
+            span = np.maximum(hi - lo, 1e-12 + 0.05 * np.abs(seen).mean(axis=0))
+            tol = TOLERANCE * np.maximum(seen.std(axis=0), 1e-12)
+            p = pred[rows]
+            step_in = here[rows] - before[rows]
+            step_out = p - here[rows]
+            turns = (step_in * step_out < 0) & (np.abs(step_out) > tol)
+            bad[rows] = ~np.isfinite(p) | (p < lo - span) | (p > hi + span) | turns
     return float(bad.mean())

@@ -54,6 +54,7 @@ def record_from_dict(data: Mapping[str, Any]) -> CandidateRecord:
             values[k] = -math.inf
     if values.get("probe_violation") is None:
         values["probe_violation"] = 0.0
+    values["fold_r2"] = [-math.inf if v is None else float(v) for v in values.get("fold_r2") or []]
     values["params"] = {g: {p: (math.nan if v is None else float(v)) for p, v in ps.items()}
                         for g, ps in (values.get("params") or {}).items()}
     return CandidateRecord(**values)

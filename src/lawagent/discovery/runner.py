@@ -64,6 +64,7 @@ class RunSettings:
     seed: int = 0
     batch_size: int = 32
     validation_fraction: float = 0.2
+    validation_folds: int = 2  # rolling-origin folds scored per candidate (1 = a single validation step)
     workers: int | None = None
     top_k: int = 5
     candidate_timeout: float | None = None  # hard per-candidate limit in a worker (default: 4x the fit time limit, >= 20 s)
@@ -119,7 +120,8 @@ def run_search(
 ) -> tuple[Population, LoopState, dict[int, dict[str, Any]]]:
     """The search phase. Touches only train-derived splits; returns the population."""
     progress = Progress(settings.progress)
-    fit, val = task.validation_split(settings.validation_fraction)
+    folds = task.validation_folds(settings.validation_fraction, settings.validation_folds)
+    fit, val = folds[0]
     if len(val) == 0:
         raise LawagentError(
             f"task {task.name!r}: no validation rows could be carved from the training rows "
@@ -154,7 +156,7 @@ def run_search(
     stall = 0
     proposer_failures = 0
     next_id = len(pop)
-    shared = EvalShared(tuple(task.features), tuple(task.targets), budget_p, fit, val, options)
+    shared = EvalShared(tuple(task.features), tuple(task.targets), budget_p, fit, val, options, tuple(folds[1:]))
     pool = WorkerPool(evaluate_job, shared, workers, timeout)
 
     def elapsed() -> float:
@@ -290,8 +292,7 @@ def _evaluate(new, pool: WorkerPool, shared: EvalShared, cache, next_id: int, it
             rec.id, rec.iteration = cid, it
             records[i] = rec
         elif law is None:
-            records[i] = evaluate_candidate(prop, shared.features, shared.targets, shared.budget, shared.fit_split,
-                                            shared.val_split, shared.options, id=cid, iteration=it)
+            records[i] = evaluate_job(shared, (prop, cid, it))
         else:
             jobs.append((prop, cid, it))
             slots.append(i)

@@ -207,7 +207,7 @@ class WorkerPool:
 
 @dataclass(frozen=True)
 class EvalShared:
-    """Everything a worker holds: the two train-derived splits and how to fit."""
+    """Everything a worker holds: the train-derived splits and how to fit."""
 
     features: tuple[str, ...]
     targets: tuple[str, ...]
@@ -215,12 +215,14 @@ class EvalShared:
     fit_split: DataSplit
     val_split: DataSplit
     options: EvalOptions
+    extra_folds: tuple[tuple[DataSplit, DataSplit], ...] = ()
 
 
 def evaluate_job(shared: EvalShared, job: tuple[Proposal, int, int]) -> CandidateRecord:
     proposal, cid, iteration = job
     return evaluate_candidate(proposal, shared.features, shared.targets, shared.budget, shared.fit_split,
-                              shared.val_split, shared.options, id=cid, iteration=iteration)
+                              shared.val_split, shared.options, id=cid, iteration=iteration,
+                              extra_folds=shared.extra_folds)
 
 
 def evaluate_all(pool: WorkerPool, jobs: Sequence[tuple[Proposal, int, int]]) -> list[CandidateRecord]:

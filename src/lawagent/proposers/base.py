@@ -70,15 +70,26 @@ class CandidateRecord:
     seconds: float = 0.0
     key: str = ""  # canonical dedup key
     probe_violation: float = 0.0  # share of predictions just past the validation range that leave the plausible band
+    fold_r2: list[float] = field(default_factory=list)  # R² on further validation folds, one scale step down each
 
     @property
     def ok(self) -> bool:
         return not self.error and np.isfinite(self.val_r2)
 
     @property
+    def cv_r2(self) -> float:
+        """Validation R² averaged over the folds, each floored at -1 (one disastrous fold must not hide the rest)."""
+        if not self.ok:
+            return -np.inf
+        if not self.fold_r2:
+            return float(self.val_r2)
+        folds = [self.val_r2, *self.fold_r2]
+        return float(np.mean([max(-1.0, v) if np.isfinite(v) else -1.0 for v in folds]))
+
+    @property
     def score(self) -> float:
-        """What selection ranks by: validation R², minus the share of implausible extrapolations."""
-        return self.val_r2 - self.probe_violation if self.ok else -np.inf
+        """What selection ranks by: validation R² over the folds, minus the share of implausible extrapolations."""
+        return self.cv_r2 - self.probe_violation if self.ok else -np.inf
 
 
 @dataclass
