@@ -244,3 +244,17 @@ def test_timeouts_are_recorded_and_do_not_stop_the_run(tmp_path):
     rows = RunDir(tmp_path / "t").load_candidates()
     assert [r["iteration"] for r in rows] == [0, 1]  # both iterations ran
     assert all(r["error"].startswith("timeout after") for r in rows)
+
+
+def test_candidates_are_scored_on_rolling_origin_folds(planted_csv, tmp_path):
+    kw = dict(holdout="x >= 2000", parameter_budget=4, iterations=1, out_dir=tmp_path, **FAST)
+    two = discover_csv(planted_csv, "x", "y", run_id="two", **kw)
+    rows = [json.loads(l) for l in (two.run_dir / "candidates.jsonl").read_text().splitlines()]
+    ok = [r for r in rows if not r["error"]]
+    assert ok and all(len(r["fold_r2"]) == 1 for r in ok)
+    assert json.loads((two.run_dir / "config.json").read_text())["validation_folds"] == 2
+    one = discover_csv(planted_csv, "x", "y", run_id="one", validation_folds=1, **kw)
+    rows = [json.loads(l) for l in (one.run_dir / "candidates.jsonl").read_text().splitlines()]
+    assert all(r["fold_r2"] == [] for r in rows)
+    with pytest.raises(LawagentError, match="validation_folds"):
+        discover_csv(planted_csv, "x", "y", run_id="bad", validation_folds=0, **kw)

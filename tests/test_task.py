@@ -302,3 +302,32 @@ def test_toml_with_rule_loads(tmp_path: Path) -> None:
 def test_toml_problems(tmp_path: Path, toml: str, message: str) -> None:
     with pytest.raises(TaskError, match=message):
         load_task(make_task_dir(tmp_path, toml))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_rolling_origin_folds_step_down_inside_train(tasks: dict[str, Task], name: str) -> None:
+    t = tasks[name]
+    folds = t.validation_folds(0.2, 2)
+    assert len(folds) == 2
+    (fit1, val1), (fit2, val2) = folds
+    first = t.validation_split(0.2)
+    assert rows_key(fit1, t) == rows_key(first[0], t) and rows_key(val1, t) == rows_key(first[1], t)
+    # fold 2 is carved from fold 1's fit rows only: no validation or test row of fold 1 inside it
+    assert rows_key(fit2, t) | rows_key(val2, t) == rows_key(fit1, t)
+    assert not (rows_key(fit2, t) | rows_key(val2, t)) & (rows_key(val1, t) | rows_key(t.test(), t))
+    assert len(val2) >= 1 and len(fit2) >= len(val2)
+    if not t.validation_rule:  # one scale step further down, per group
+        for g in val2.group_names():
+            assert val2.scale[val2.groups == g].max() <= val1.scale[val1.groups == g].min()
+
+
+def test_folds_stop_where_rows_run_out(tmp_path: Path) -> None:
+    csv = tmp_path / "tiny.csv"
+    csv.write_text("x,y\n" + "".join(f"{x},{1 / x}\n" for x in (1, 2, 3, 4, 5, 100)))
+    t = task_from_csv(csv, features=["x"], targets=["y"], holdout="x >= 100")
+    assert len(t.validation_folds(0.2, 1)) == 1
+    folds = t.validation_folds(0.4, 5)
+    assert 1 <= len(folds) < 5
+    assert all(len(f) >= len(v) >= 1 for f, v in folds)
+    with pytest.raises(TaskError, match="whole number"):
+        t.validation_folds(0.2, 0)

@@ -62,6 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "so that they measure discovery, not recall")
     b.add_argument("--validation-fraction", type=float, default=0.2, metavar="F",
                    help="share of each group's training rows (the largest by scale) used to rank candidates (default 0.2)")
+    b.add_argument("--validation-folds", type=int, default=2, metavar="K",
+                   help="rolling-origin folds: fold 1 validates on the largest rows, fold 2 carves the same "
+                   "share again from the rest, and so on; candidates are ranked by their mean R2 (default 2; "
+                   "1 = a single validation step)")
     b.add_argument("--top-k", type=int, default=5, help="finalists refit on all training rows besides the Pareto front (default 5)")
     b.add_argument("--quiet", action="store_true", help="no progress line")
     b.add_argument("--json", action="store_true", help="print final.json instead of the tables")
@@ -97,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         kw = dict(common, time_limit=180.0 if args.time is None else args.time, batch_size=args.batch_size,
                   seed=args.seed, out_dir=args.out, run_id=args.run_id, seed_laws=args.seed_law,
-                  validation_fraction=args.validation_fraction, top_k=args.top_k,
+                  validation_fraction=args.validation_fraction, validation_folds=args.validation_folds,
+                  top_k=args.top_k,
                   proposer=args.proposer or "symbolic", proposer_options=opts or None)
         if args.task and args.csv:
             raise LawagentError("give either --task NAME or a CSV file, not both")
