@@ -141,7 +141,10 @@ class Task:
             raise TaskError(f"validation folds must be a whole number >= 1, got {n_folds!r}")
         folds = [self.validation_split(fraction)]
         while len(folds) < n_folds:
-            fit, val = self._carve(folds[-1][0], fraction, 1)
+            try:
+                fit, val = self._carve(folds[-1][0], fraction, 1)
+            except TaskError:  # a validation rule that selects nothing among the remaining rows
+                break
             if not len(val) or len(fit) < len(val):
                 break
             folds.append((fit, val))

@@ -129,10 +129,12 @@ def render(result) -> str:
     best = result.best
     lines = [f"task {result.task_name}: {result.n_evaluated} candidates in {result.seconds:.0f}s"
              + (f" (stopped: {result.stopped})" if result.stopped else ""), "",
-             "equations (Pareto front: complexity vs validation R2; train fit R2 is on the fit rows)"]
-    rows = [[int(r.complexity), r.val_r2, r.fit_r2, r.formula] for r in result.equations.itertuples()]
-    lines.append(table(["complexity", "val R2", "fit R2", "formula"], rows, max_width=90))
-    lines += ["", f"best law (simplest within 10% of the best validation NMSE): {best.formula}",
+             "equations (Pareto front: complexity vs selection score; val R2 = first validation fold, "
+             "cv R2 = mean over the folds, fit R2 = on the fit rows)"]
+    rows = [[int(r.complexity), r.val_r2, getattr(r, "cv_r2", r.val_r2), r.fit_r2, r.formula]
+            for r in result.equations.itertuples()]
+    lines.append(table(["complexity", "val R2", "cv R2", "fit R2", "formula"], rows, max_width=90))
+    lines += ["", f"best law (simplest within 10% of the best cross-validated NMSE): {best.formula}",
               f"  {len(best.parameters)} parameters, complexity {best.complexity}, origin {best.origin or '-'}"]
     groups = list(best.params.items())
     prow = [[g, ", ".join(f"{k}={fmt(v)}" for k, v in ps.items())] for g, ps in groups[:10]]

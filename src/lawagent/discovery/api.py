@@ -25,7 +25,7 @@ _SECRET_WORDS = ("key", "secret", "password", "authorization")
 
 @dataclass
 class DiscoveryResult:
-    """What a run found. ``equations`` is the Pareto front (complexity vs validation R²)."""
+    """What a run found. ``equations`` is the Pareto front (complexity vs selection score)."""
 
     task_name: str
     run_dir: Path

@@ -50,4 +50,4 @@ def status_line(iteration: int, n: int, rate: float, best_r2: float | None, form
     if len(formula) > 60:
         formula = formula[:57] + "..."
     left_s = "" if left is None else f" | {max(left, 0):.0f}s left"
-    return f"iter {iteration} | {n} candidates | {rate:.1f}/s | best val R2 {best} | {formula or '-'}{left_s}"
+    return f"iter {iteration} | {n} candidates | {rate:.1f}/s | best cv R2 {best} | {formula or '-'}{left_s}"

@@ -40,7 +40,7 @@ from lawagent.task import Task
 MAX_FINAL_LAWS = 10
 STALL_ITERATIONS = 25  # stop when the proposer has produced nothing new for this many iterations
 MAX_PROPOSER_FAILURES = 3
-EQUATION_COLUMNS = ["complexity", "n_params", "val_r2", "fit_r2", "formula", "origin"]
+EQUATION_COLUMNS = ["complexity", "n_params", "val_r2", "cv_r2", "fit_r2", "formula", "origin"]
 
 
 @dataclass
@@ -168,7 +168,7 @@ def run_search(
         n_session = len(pop) - n_at_start
         progress.update(status_line(
             state.iterations_done, len(pop), n_session / session if session > 0 else 0.0,
-            best[0].val_r2 if best else None, best[0].formula if best else "",
+            best[0].cv_r2 if best else None, best[0].formula if best else "",
             None if deadline is None else deadline - time.monotonic()), force)
 
     n_at_start = len(pop)
@@ -324,7 +324,7 @@ def _load_resume(run_dir: RunDir):
 
 
 def equations_frame(pop: Population) -> pd.DataFrame:
-    rows = [[r.complexity, r.n_params, r.val_r2, r.fit_r2, r.formula, r.origin] for r in pop.pareto()]
+    rows = [[r.complexity, r.n_params, r.val_r2, r.cv_r2, r.fit_r2, r.formula, r.origin] for r in pop.pareto()]
     return pd.DataFrame(rows, columns=EQUATION_COLUMNS)
 
 

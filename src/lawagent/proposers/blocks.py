@@ -58,6 +58,14 @@ class Gene:
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
+# A quantity that spans a decade or more (model size, tokens, experts, learning
+# rate) enters scaling laws through powers and logs, never as a raw linear,
+# polynomial or exponential term: such a term fitted to a small trend explodes
+# one step past the data (seen as laws with "+ C*data_size" that validate well
+# and extrapolate to R² < -1).
+WIDE_RANGE = 10.0
+
+
 @dataclass(frozen=True)
 class FeatureKinds:
     """What transforms a feature admits, from its training range."""
@@ -65,16 +73,19 @@ class FeatureKinds:
     positive: tuple[str, ...]  # min > 0: powers and logs are safe
     other: tuple[str, ...]  # may be zero or negative: polynomials, exp, sigmoids
     unit: tuple[str, ...]  # within [0, 1]: proportions, mixtures
+    wide: tuple[str, ...] = ()  # positive, max/min >= WIDE_RANGE: enters through powers and logs only
 
     @classmethod
     def from_ranges(cls, features: Sequence[str], ranges: dict[str, tuple[float, float]]) -> "FeatureKinds":
-        pos, other, unit = [], [], []
+        pos, other, unit, wide = [], [], [], []
         for f in features:
             lo, hi = ranges.get(f, (1.0, 1.0))
             (pos if lo > 0 else other).append(f)
             if lo >= 0 and hi <= 1:
                 unit.append(f)
-        return cls(tuple(pos), tuple(other), tuple(unit))
+            if lo > 0 and hi / lo >= WIDE_RANGE:
+                wide.append(f)
+        return cls(tuple(pos), tuple(other), tuple(unit), tuple(wide))
 
 
 Block = Callable[[Sequence[sympy.Symbol], Names], Gene]
@@ -198,7 +209,7 @@ def instantiate(kinds: FeatureKinds, features: Sequence[str], max_subset: int = 
     """Every (block, feature tuple) pairing that makes sense for these features."""
     syms = {f: symbol(f) for f in features}
     for block, arity, kind in BLOCKS:
-        pool = kinds.positive if kind == "positive" else tuple(features)
+        pool = kinds.positive if kind == "positive" else tuple(f for f in features if f not in kinds.wide)
         if not pool:
             continue
         if arity is None:
@@ -217,8 +228,8 @@ def instantiate(kinds: FeatureKinds, features: Sequence[str], max_subset: int = 
             yield f"{block.__name__}({','.join(combo)})", (lambda n, b=block, xs=xs: b(xs, n))
 
 
-def random_term(x: sympy.Symbol, n: Names, rng: np.random.Generator, positive: bool) -> Gene:
-    """A single new additive term in feature x."""
+def random_term(x: sympy.Symbol, n: Names, rng: np.random.Generator, positive: bool, wide: bool = False) -> Gene:
+    """A single new additive term in feature x (no raw linear term in a wide-ranging feature)."""
     choice = rng.integers(0, 6 if positive else 3)
     A = n.new("coef")
     if not positive:
@@ -235,5 +246,5 @@ def random_term(x: sympy.Symbol, n: Names, rng: np.random.Generator, positive: b
         s = n.new("scale")
         return Gene(A / (1 + (x / s) ** a), {s.name: POSITIVE})
     if choice == 4:
-        return Gene(A * x)
+        return Gene(A * x**a) if wide else Gene(A * x)
     return Gene(A * x ** (-a) * sympy.log(x))

@@ -148,7 +148,7 @@ class SymbolicProposer:
     def _op_insert_term(self, gene: Gene, rng, t) -> Gene | None:
         feats = list(self.features)
         f = feats[int(rng.integers(len(feats)))]
-        term = random_term(symbol(f), self._names(gene, t), rng, f in self.kinds.positive)
+        term = random_term(symbol(f), self._names(gene, t), rng, f in self.kinds.positive, f in self.kinds.wide)
         return Gene(gene.expr + term.expr, {**gene.bounds, **term.bounds})
 
     def _op_drop_term(self, gene: Gene, rng, t) -> Gene | None:
@@ -251,7 +251,7 @@ class SymbolicProposer:
         if node.free_symbols & self.feature_syms:
             feats = sorted(node.free_symbols & self.feature_syms, key=lambda s: s.name)
             x = feats[int(rng.integers(len(feats)))]
-            term = random_term(x, names, rng, x.name in self.kinds.positive)
+            term = random_term(x, names, rng, x.name in self.kinds.positive, x.name in self.kinds.wide)
             mode = rng.integers(3)
             replacement = [term.expr, node + term.expr, node * (1 + term.expr)][mode]
             return Gene(gene.expr.xreplace({node: replacement}), {**gene.bounds, **term.bounds})
