@@ -1,0 +1,41 @@
+"""Building blocks of the symbolic proposer: which transforms each kind of feature gets."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from lawagent.law.law import symbol
+from lawagent.proposers.blocks import FeatureKinds, Names, instantiate, random_term
+
+RANGES = {"params": (1e7, 1e9), "lr": (1e-4, 5e-4), "share": (0.0, 1.0), "delta": (-2.0, 3.0)}
+
+
+def kinds() -> FeatureKinds:
+    return FeatureKinds.from_ranges(list(RANGES), RANGES)
+
+
+def test_feature_kinds_from_training_ranges() -> None:
+    k = kinds()
+    assert k.positive == ("params", "lr") and k.other == ("share", "delta") and k.unit == ("lr", "share")
+    assert k.wide == ("params",)  # spans a decade or more; lr spans 5x only
+
+
+def test_wide_features_never_enter_raw_linear_polynomial_or_exponential_blocks() -> None:
+    made = dict(instantiate(kinds(), list(RANGES)))
+    raw = ("linear_mixture", "quadratic", "exp_decay", "sigmoid_step", "exp_mixture")
+    assert any(name.startswith("linear_mixture") and "lr" in name for name in made)
+    assert not [name for name in made if name.startswith(raw) and "params" in name]
+    assert any(name.startswith("power_offset(params") for name in made)
+
+
+def test_random_terms_in_a_wide_feature_are_never_linear() -> None:
+    x = symbol("params")
+    rng = np.random.default_rng(0)
+    linear_seen = False
+    for _ in range(200):
+        wide = random_term(x, Names(), rng, positive=True, wide=True).expr
+        assert sympy.diff(wide, x, 2) != 0, wide
+        narrow = random_term(x, Names(), rng, positive=True, wide=False).expr
+        linear_seen |= sympy.diff(narrow, x, 2) == 0
+    assert linear_seen  # a feature spanning less than a decade may still get a linear term
