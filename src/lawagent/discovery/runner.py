@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lawagent.discovery.canonical import canonical_key, key_digest
-from lawagent.discovery.evaluator import SEARCH_FIT, EvalOptions, evaluate_candidate, parse_proposal
+from lawagent.discovery.evaluator import SEARCH_FIT, EvalOptions, parse_proposal
 from lawagent.discovery.population import Population, choose_best, rank_key
 from lawagent.discovery.progress import Progress, status_line
 from lawagent.discovery.results import BEST, STATE, RunDir, record_from_dict, record_to_dict

@@ -69,7 +69,7 @@ class CandidateRecord:
     rationale: str = ""
     seconds: float = 0.0
     key: str = ""  # canonical dedup key
-    probe_violation: float = 0.0  # share of predictions just past the validation range that leave the plausible band
+    probe_violation: float = 0.0  # share of predictions past the validation range that leave the band or turn back
     fold_r2: list[float] = field(default_factory=list)  # R² on further validation folds, one scale step down each
 
     @property
