@@ -39,3 +39,27 @@ def test_random_terms_in_a_wide_feature_are_never_linear() -> None:
         narrow = random_term(x, Names(), rng, positive=True, wide=False).expr
         linear_seen |= sympy.diff(narrow, x, 2) == 0
     assert linear_seen  # a feature spanning less than a decade may still get a linear term
+
+
+def test_raw_polynomial_terms_in_wide_features_are_caught() -> None:
+    from lawagent.law.law import Law
+    from lawagent.proposers.blocks import raw_wide_term
+
+    wide = {symbol("N"), symbol("D")}
+    cases = {
+        "E + A*N^(-a)": False,
+        "E + A*N^(-a) + C*N": True,  # a linear term fitted to a small trend
+        "E + C*log(N) + exp(A*N)": True,
+        "exp(d + a*log(N) + b*N)": True,
+        "E + A*N^2": True,
+        "E + A*exp(-k*D)": True,
+        "E + B*(N*(1 + R*(1 - exp(-(D/N)/R))))^(-b)": False,  # transforms inside a power are fine
+        "E + A*exp(-b*(s + D)^b)": False,
+        "E + B*N*(1 + k*log(N))": False,
+        "E + A/(1 + (N/s)^a)": False,
+        "exp(d + a*log(N) + c*log(N)*log(D))": False,
+        "E + A*N^(-0.5) + B*x": False,  # x is not wide
+    }
+    for text, raw in cases.items():
+        expr = Law.parse(text, ["N", "D", "x"]).expressions[0]
+        assert raw_wide_term(expr, wide) is raw, text

@@ -228,6 +228,31 @@ def instantiate(kinds: FeatureKinds, features: Sequence[str], max_subset: int = 
             yield f"{block.__name__}({','.join(combo)})", (lambda n, b=block, xs=xs: b(xs, n))
 
 
+def raw_wide_term(expr: sympy.Expr, wide: set[sympy.Symbol]) -> bool:
+    """Whether a wide-ranging feature enters a top-level term, or the exponent of a top-level exp, polynomially.
+
+    Catches what mutations can still make of a law (``C*data_size``, ``exp(A*params)``,
+    an exponent tied to 1) while leaving transforms inside powers and logs alone
+    (``(x + s)**a``, ``1 - exp(-x/s)`` inside a base, ``x*(1 + k*log(x))``).
+    """
+    if not wide:
+        return False
+    parts = []
+    for term in sympy.Add.make_args(expr):
+        parts.append(term)
+        for factor in sympy.Mul.make_args(term):
+            if isinstance(factor, sympy.exp):
+                parts.extend(sympy.Add.make_args(factor.args[0]))
+    for part in parts:
+        for x in wide & part.free_symbols:
+            try:
+                if part.is_polynomial(x):
+                    return True
+            except Exception:  # sympy can raise on odd trees; such a part is not a raw polynomial
+                continue
+    return False
+
+
 def random_term(x: sympy.Symbol, n: Names, rng: np.random.Generator, positive: bool, wide: bool = False) -> Gene:
     """A single new additive term in feature x (no raw linear term in a wide-ranging feature)."""
     choice = rng.integers(0, 6 if positive else 3)

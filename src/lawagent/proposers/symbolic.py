@@ -20,7 +20,7 @@ import sympy
 from lawagent.errors import FormulaError
 from lawagent.law.law import Law, symbol, to_text
 from lawagent.proposers.base import CandidateRecord, Proposal, ProposalContext, TaskInfo
-from lawagent.proposers.blocks import POSITIVE, FeatureKinds, Gene, Names, instantiate, random_term
+from lawagent.proposers.blocks import POSITIVE, FeatureKinds, Gene, Names, instantiate, random_term, raw_wide_term
 
 Genome = list[Gene]  # one gene per target
 
@@ -37,6 +37,7 @@ class SymbolicProposer:
         self.features = tuple(info.features)
         self.feature_syms = {symbol(f) for f in self.features}
         self.kinds = FeatureKinds.from_ranges(self.features, info.feature_ranges)
+        self.wide_syms = {symbol(f) for f in self.kinds.wide}
         self.n_targets = len(info.targets)
         self.budget = info.parameter_budget
         self.templates = list(instantiate(self.kinds, self.features))
@@ -78,6 +79,8 @@ class SymbolicProposer:
         """Validate through the law language; reject over-budget or repeated children."""
         exprs = [g.expr for g in genome]
         if any(not e.free_symbols & self.feature_syms for e in exprs):
+            return None
+        if any(raw_wide_term(e, self.wide_syms) for e in exprs):
             return None
         bounds = {k: v for g in genome for k, v in g.bounds.items()}
         try:
