@@ -16,6 +16,7 @@ from lawagent.evaluate import evaluate, fit_split, parse_law, score_split
 from lawagent.fit.fitter import FitOptions
 from lawagent.proposers.base import CandidateRecord
 from lawagent.records import LawRecord, json_safe
+from lawagent.selection.protocol import protocol_for
 from lawagent.task import load_task
 
 FAST = FitOptions(n_starts=24, n_refine=4, max_iter=150, time_limit=20.0)
@@ -26,7 +27,8 @@ def make_run(folder: Path, task_name: str, formulas: Sequence[str], options: Fit
     """Evaluate ``formulas`` (candidates in proposal order) on a bundled task; write a run folder."""
     start = time.perf_counter()
     task = load_task(task_name)
-    fit_rows, val_rows = task.validation_split(0.2)
+    fold = protocol_for(task).carve(task.train())
+    fit_rows, val_rows = fold.fit, fold.val
     candidates, history, best_val = [], [], -float("inf")
     for i, text in enumerate(formulas):
         law = parse_law(task, text)

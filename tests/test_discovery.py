@@ -112,9 +112,9 @@ def test_no_test_leakage(planted_csv, tmp_path, monkeypatch):
 
 
 def _info(task):
-    from lawagent.discovery.taskinfo import build_task_info
+    from lawagent.selection.view import task_info
 
-    return build_task_info(task, task.train())
+    return task_info(task, task.train())
 
 
 def test_same_seed_same_run(tmp_path):
@@ -256,5 +256,5 @@ def test_candidates_are_scored_on_rolling_origin_folds(planted_csv, tmp_path):
     one = discover_csv(planted_csv, "x", "y", run_id="one", validation_folds=1, **kw)
     rows = [json.loads(l) for l in (one.run_dir / "candidates.jsonl").read_text().splitlines()]
     assert all(r["fold_r2"] == [] for r in rows)
-    with pytest.raises(LawagentError, match="validation_folds"):
+    with pytest.raises(LawagentError, match="validation folds must be a whole number"):
         discover_csv(planted_csv, "x", "y", run_id="bad", validation_folds=0, **kw)

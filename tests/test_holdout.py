@@ -113,7 +113,7 @@ def test_non_numeric_column() -> None:
         ("largest 20% params", "expected 'by'"),
         ("largest 120% by params", "percentage must be in"),
         ("largest 2.5 by params", "positive integer"),
-        ("largest by params", "expected a number"),
+        ("largest by params", "expected an amount such as"),
         ("params > 3 params < 4", "expected 'and', 'or'"),
         ("params > x", "expected a number"),
     ],

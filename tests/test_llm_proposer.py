@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fake_llm_server import FakeLLMServer, Step
-from lawagent.discovery.taskinfo import build_task_info
+from lawagent.selection.view import task_info
 from lawagent.errors import LawagentError
 from lawagent.proposers.base import CandidateRecord, ProposalContext
 from lawagent.proposers.llm import HybridProposer, build_llm_proposer
@@ -26,7 +26,7 @@ FAST = dict(timeout=1.0, retries=2, backoff=0.01, breaker=2, concurrency=2, laws
 @pytest.fixture(scope="module")
 def info():
     task = load_task("parallel_scaling_law")
-    return build_task_info(task, task.train())
+    return task_info(task, task.train())
 
 
 def context(info, n=3, iteration=1, best=()):
@@ -219,10 +219,10 @@ def test_importing_lawagent_does_not_import_litellm(tmp_path):
 import sys
 import lawagent, lawagent.proposers.llm, lawagent.proposers.registry, lawagent.llm.client
 assert 'litellm' not in sys.modules
-from lawagent.discovery.taskinfo import build_task_info
+from lawagent.selection.view import task_info
 from lawagent.proposers.llm import build_llm_proposer
 t = lawagent.load_task('parallel_scaling_law')
-info = build_task_info(t, t.train())
+info = task_info(t, t.train())
 p = build_llm_proposer('llm', info, model='openai/fake', api_base='http://127.0.0.1:9/v1', client='openai')
 assert 'litellm' not in sys.modules
 p.propose  # building a proposer on the openai path never needs litellm

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lawagent.discovery.probe import probe_rows, violation
 from lawagent.fit.fitter import FitOptions, fit
 from lawagent.law.law import Law
 from lawagent.proposers.base import CandidateRecord
+from lawagent.selection.probe import probe_rows, violation
+from lawagent.selection.protocol import protocol_for
 from lawagent.task import Task, task_from_csv
 
 
@@ -30,15 +31,20 @@ def power_task(tmp_path_factory: pytest.TempPathFactory) -> Task:
     return make_task(tmp_path_factory.mktemp("power"), 0.0)
 
 
+def fold1(task: Task):
+    fold = protocol_for(task).carve(task.train())
+    return fold.fit, fold.val
+
+
 def fitted_violation(task: Task, formula: str) -> float:
-    fit_rows, val_rows = task.validation_split(0.2)
+    fit_rows, val_rows = fold1(task)
     law = Law.parse(formula, task.features, targets=task.targets)
     result = fit(law, fit_rows.X, fit_rows.y, fit_rows.groups, FitOptions(n_starts=24, n_refine=4))
     return violation(result, fit_rows, val_rows)
 
 
 def test_probe_moves_validation_rows_out_and_back_in_log_space(power_task: Task) -> None:
-    fit_rows, val_rows = power_task.validation_split(0.2)
+    fit_rows, val_rows = fold1(power_task)
     ratio = val_rows.X["x"].max() / fit_rows.X["x"].max()
     out = probe_rows(fit_rows, val_rows, 2.0)
     back = probe_rows(fit_rows, val_rows, -1.0)

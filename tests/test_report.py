@@ -12,7 +12,9 @@ import pytest
 from export_fixtures import SFT_LAWS, make_run, real_run
 from lawagent.cli import main
 from lawagent.export import load_run
-from lawagent.report import ReportOptions, _validation_mask, make_report
+from lawagent.errors import LawagentError
+from lawagent.report import ReportOptions, _rows, _run_protocol, make_report
+from lawagent.selection.protocol import protocol_for
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -61,19 +63,18 @@ def test_report_without_candidates_notes_it(tmp_path):
     assert any("candidates.jsonl" in n for n in result.notes)
 
 
-def test_validation_mask_matches_the_task_split():
-    from lawagent.task import load_task
-
-    task = load_task("parallel_scaling_law")
-    mask = _validation_mask(task, 0.2)
-    train = task.train()
-    _, val = task.validation_split(0.2)
-    assert mask.sum() == len(val)
-    np.testing.assert_array_equal(train.y[mask], val.y)
+def test_report_marks_the_runs_validation_rows():
+    run = load_run(real_run("parallel_scaling_law"))
+    task = run.task()
+    rows = _rows(task, run.best, _run_protocol(run, task, None))
+    val = protocol_for(task).carve(task.train()).val
+    marked = rows["split"] == "validation"
+    assert marked.sum() == len(val)
+    np.testing.assert_array_equal(rows["y"][marked], val.y)
 
 
 def test_report_bad_run(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no run found" in capsys.readouterr().err
-    with pytest.raises(Exception):
+    with pytest.raises(LawagentError, match="no run found"):
         make_report(tmp_path)

@@ -1,4 +1,4 @@
-"""Tests for task loading, splits and validation, on the real bundled data."""
+"""Tests for task loading and splits, on the real bundled data (validation carving: test_protocol.py)."""
 
 from __future__ import annotations
 
@@ -65,54 +65,6 @@ def test_data_is_byte_exact_copy(name: str) -> None:
     assert filecmp.cmp(tasks_dir() / name / "data.csv", SHARED / name / "data.csv", shallow=False)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_test_rows_never_in_train_or_validation(tasks: dict[str, Task], name: str) -> None:
-    t = tasks[name]
-    test_rows = rows_key(t.test(), t)
-    assert not test_rows & rows_key(t.train(), t)
-    fit, val = t.validation_split()
-    assert len(fit) + len(val) == t.n_train
-    assert not test_rows & (rows_key(fit, t) | rows_key(val, t))
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_validation_rows_are_largest_by_scale(tasks: dict[str, Task], name: str) -> None:
-    t = tasks[name]
-    if t.validation_rule:
-        pytest.skip("this task carves validation rows with its own rule (tested below)")
-    fit, val = t.validation_split(0.2)
-    assert len(val) >= 1
-    for g in fit.group_names():
-        f_scale = fit.scale[fit.groups == g]
-        v_scale = val.scale[val.groups == g]
-        assert len(f_scale) >= 1
-        if len(v_scale):
-            assert v_scale.min() >= f_scale.max()
-
-
-def test_validation_rule_mimics_the_test_rule_on_train_rows_only(tasks: dict[str, Task]) -> None:
-    t = tasks["data_constrained_scaling_law"]
-    assert t.validation_rule == "largest 10% by params or largest 10% by tokens"
-    fit, val = t.validation_split()
-    train = t.train()
-    assert len(fit) + len(val) == len(train) and len(val) > 0
-    # every validation row is at the top of the train range in params or in tokens
-    p_cut = np.quantile(train.X["params"], 0.8)
-    d_cut = np.quantile(train.X["tokens"], 0.8)
-    assert np.all((val.X["params"] >= p_cut) | (val.X["tokens"] >= d_cut))
-    test_rows = {tuple(r) for r in np.column_stack([t.test().X[f] for f in t.features])}
-    assert not {tuple(r) for r in np.column_stack([val.X[f] for f in t.features])} & test_rows
-
-
-def test_validation_scale_is_product_and_sft_detail(tasks: dict[str, Task]) -> None:
-    lr = tasks["lr_bsz_scaling_law"].train()
-    assert np.allclose(lr.scale, lr.X["non_embedding_param_size"] * lr.X["data_size"])
-    fit, val = tasks["sft_scaling_law"].validation_split(0.2)
-    assert len(val) == 42 * 2  # round(0.2 * 12) per group
-    assert set(val.X["sft_data_size"]) == {204800.0, 409600.0}
-    assert tasks["sft_scaling_law"].test().X["sft_data_size"].min() == 819200.0
-
-
 def test_bundled_split_semantics(tasks: dict[str, Task]) -> None:
     par = tasks["parallel_scaling_law"]
     assert set(par.test().X["parallel_size"]) == {8.0}
@@ -120,12 +72,6 @@ def test_bundled_split_semantics(tasks: dict[str, Task]) -> None:
     vocab = tasks["vocab_scaling_law"]
     assert vocab.train().X["vocab_size"].max() < vocab.test().X["vocab_size"].min()
     assert tasks["domain_mixture_scaling_law"].train().group_names() == ["70M", "160M", "305M", "410M"]
-
-
-def test_summary_uses_train_only(tasks: dict[str, Task]) -> None:
-    s = tasks["sft_scaling_law"].summary()
-    assert "sft_data_size" in s and "409600" in s and "819200 " not in s.split("held-out rows")[0]
-    assert "42" in s
 
 
 def _identifiers(formula: str) -> set[str]:
@@ -297,37 +243,11 @@ def test_toml_with_rule_loads(tmp_path: Path) -> None:
         (TOML.replace('data = "data.csv"', 'data = "other.csv"'), r"data file not found: .*other.csv"),
         (TOML + "bounds = { c = [2.0, 1.0] }\n", r"low > high"),
         (TOML.replace('group = "g"\n', 'group = "g"\nscale = ["loss"]\n'), r"scale column\(s\) \['loss'\] are not features"),
+        (TOML.replace('rule = "N >= 4"', 'rule = "N >= 4"\nvalidation = "largest by N"'), r"needs a 'validation_reason'"),
+        (TOML.replace('rule = "N >= 4"', 'rule = "N >= 4"\nvalidation = "largest by loss"\nvalidation_reason = "x"'),
+         r"validation rule uses 'loss', which is not a feature"),
     ],
 )
 def test_toml_problems(tmp_path: Path, toml: str, message: str) -> None:
     with pytest.raises(TaskError, match=message):
         load_task(make_task_dir(tmp_path, toml))
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_rolling_origin_folds_step_down_inside_train(tasks: dict[str, Task], name: str) -> None:
-    t = tasks[name]
-    folds = t.validation_folds(0.2, 2)
-    assert len(folds) == 2
-    (fit1, val1), (fit2, val2) = folds
-    first = t.validation_split(0.2)
-    assert rows_key(fit1, t) == rows_key(first[0], t) and rows_key(val1, t) == rows_key(first[1], t)
-    # fold 2 is carved from fold 1's fit rows only: no validation or test row of fold 1 inside it
-    assert rows_key(fit2, t) | rows_key(val2, t) == rows_key(fit1, t)
-    assert not (rows_key(fit2, t) | rows_key(val2, t)) & (rows_key(val1, t) | rows_key(t.test(), t))
-    assert len(val2) >= 1 and len(fit2) >= len(val2)
-    if not t.validation_rule:  # one scale step further down, per group
-        for g in val2.group_names():
-            assert val2.scale[val2.groups == g].max() <= val1.scale[val1.groups == g].min()
-
-
-def test_folds_stop_where_rows_run_out(tmp_path: Path) -> None:
-    csv = tmp_path / "tiny.csv"
-    csv.write_text("x,y\n" + "".join(f"{x},{1 / x}\n" for x in (1, 2, 3, 4, 5, 100)))
-    t = task_from_csv(csv, features=["x"], targets=["y"], holdout="x >= 100")
-    assert len(t.validation_folds(0.2, 1)) == 1
-    folds = t.validation_folds(0.4, 5)
-    assert 1 <= len(folds) < 5
-    assert all(len(f) >= len(v) >= 1 for f, v in folds)
-    with pytest.raises(TaskError, match="whole number"):
-        t.validation_folds(0.2, 0)

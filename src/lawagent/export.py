@@ -102,7 +102,7 @@ class Run:
         """Rebuild the run's task (bundled name, task folder, or CSV + spec)."""
         spec = self.final.get("task") or self.config.get("task") or {}
         try:
-            from lawagent.discovery.taskinfo import task_from_spec as discovery_task_from_spec
+            from lawagent.discovery.task_spec import task_from_spec as discovery_task_from_spec
         except ImportError:
             return task_from_spec(spec, where=str(self.path / "final.json"))
         if not isinstance(spec, Mapping) or not spec.get("name"):

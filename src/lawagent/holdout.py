@@ -11,6 +11,10 @@ Grammar (keywords are case-insensitive; ``and`` binds tighter than ``or``)::
 Examples: ``params >= 1e9``, ``params >= 1e9 or tokens > 2e11``,
 ``largest 20% by sft_data_size``, ``top 3 by flops``.
 
+A *validation* rule (:mod:`lawagent.selection.protocol`) may leave the amount
+out: ``largest by params`` takes the protocol's share of the rows, so that
+``--validation-fraction`` applies to it.
+
 Quantile atoms are evaluated **per group** when the task has a group column
 (otherwise over all rows): ``largest 20% by C`` holds out round(20% of the
 group's rows) (at least 1) with the largest C; ``largest 3 by C`` holds out
@@ -32,7 +36,7 @@ import pandas as pd
 
 from lawagent.errors import TaskError
 
-__all__ = ["HoldoutRule", "parse_holdout"]
+__all__ = ["BoolOp", "Compare", "HoldoutRule", "Quantile", "format_rule", "parse_holdout"]
 
 _OPS = (">=", "<=", "==", "!=", ">", "<")
 _LARGEST = {"largest", "top"}
@@ -70,11 +74,11 @@ class Compare:
 
 @dataclass(frozen=True)
 class Quantile:
-    """``largest/smallest amount[%] by column`` (per group)."""
+    """``largest/smallest amount[%] by column`` (per group); ``amount`` None = the protocol's share."""
 
     column: str
     largest: bool
-    amount: float
+    amount: float | None
     percent: bool
 
 
@@ -109,8 +113,9 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, allow_share: bool = False) -> None:
         self.text = text
+        self.allow_share = allow_share
         self.tokens = _tokenize(text)
         self.i = 0
 
@@ -194,6 +199,11 @@ class _Parser:
     def quantile(self) -> Quantile:
         largest = self.next().text.lower() in _LARGEST
         amount_tok = self.peek()
+        if self.is_kw(amount_tok, "by"):
+            if not self.allow_share:
+                raise self.fail("an amount such as '20%' or '3'", amount_tok)
+            self.next()
+            return Quantile(self.column(), largest, None, True)
         amount = self.number()
         percent = False
         if self.peek().kind == "punct" and self.peek().text == "%":
@@ -248,6 +258,9 @@ def _group_labels(df: pd.DataFrame, group_column: str | None) -> np.ndarray:
 
 
 def _quantile_mask(q: Quantile, values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    if q.amount is None:
+        raise TaskError(f"'{'largest' if q.largest else 'smallest'} by {q.column}' needs an amount here "
+                        "(only validation rules may leave it to the protocol)")
     mask = np.zeros(len(values), dtype=bool)
     for g in np.unique(groups):
         idx = np.flatnonzero((groups == g) & ~np.isnan(values))
@@ -278,11 +291,14 @@ class HoldoutRule:
         """Columns the rule refers to, in order of first use."""
         return _columns_of(self.node)
 
-    def select(self, df: pd.DataFrame, group_column: str | None = None) -> np.ndarray:
-        """Boolean mask over ``df`` rows, True = held out; quantiles are per group."""
+    def mask(self, df: pd.DataFrame, group_column: str | None = None) -> np.ndarray:
+        """Boolean mask over ``df`` rows, True = selected; quantiles are per group. May select none or all."""
         cols = {c: _numeric_column(df, c, self.text) for c in self.columns()}
-        groups = _group_labels(df, group_column)
-        mask = self._eval(self.node, cols, groups)
+        return self._eval(self.node, cols, _group_labels(df, group_column))
+
+    def select(self, df: pd.DataFrame, group_column: str | None = None) -> np.ndarray:
+        """Like :meth:`mask`, for a holdout: selecting no row or every row is an error."""
+        mask = self.mask(df, group_column)
         if not mask.any():
             raise TaskError(f"holdout rule {self.text!r} selects no rows: nothing would be held out")
         if mask.all():
@@ -308,8 +324,37 @@ class HoldoutRule:
         return out & ~np.isnan(v)
 
 
-def parse_holdout(rule: str) -> HoldoutRule:
-    """Parse a holdout rule (see module docstring); raises TaskError if malformed."""
+def parse_holdout(rule: str, allow_share: bool = False) -> HoldoutRule:
+    """Parse a holdout rule (see module docstring); raises TaskError if malformed.
+
+    ``allow_share`` admits quantiles without an amount (``largest by params``), as validation rules may.
+    """
     if not isinstance(rule, str):
         raise TaskError(f"holdout rule must be a string, got {type(rule).__name__}")
-    return HoldoutRule(rule, _Parser(rule).parse())
+    return HoldoutRule(rule, _Parser(rule, allow_share).parse())
+
+
+def format_rule(node: Node) -> str:
+    """The rule text of a parsed node (the inverse of parsing, up to spacing and redundant parentheses)."""
+    if isinstance(node, BoolOp):
+        return f" {node.op} ".join(f"({format_rule(p)})" if isinstance(p, BoolOp) else format_rule(p)
+                                   for p in node.parts)
+    col = node.column if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", node.column) and \
+        node.column.lower() not in _KEYWORDS else f"`{node.column}`"
+    if isinstance(node, Quantile):
+        word = "largest" if node.largest else "smallest"
+        if node.amount is None:
+            return f"{word} by {col}"
+        amount = f"{node.amount:g}%" if node.percent else f"{int(node.amount)}"
+        return f"{word} {amount} by {col}"
+    return f"{col} {node.op} {_shortest(node.value)}"
+
+
+def _shortest(value: float) -> str:
+    """The shortest text that reads back as exactly ``value`` (``1e9``, ``4.2e8``, ``0.25``)."""
+    for digits in range(1, 18):
+        text = f"{value:.{digits}g}"
+        if float(text) == value:
+            break
+    mantissa, _, exponent = text.partition("e")
+    return mantissa + (f"e{int(exponent)}" if exponent else "")

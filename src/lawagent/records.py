@@ -26,12 +26,13 @@ class LawRecord:
     stderr: dict[str, dict[str, float]] = field(default_factory=dict)
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     complexity: int = 0
-    val_r2: float | None = None  # selection score (validation rows carved from train)
+    val_r2: float | None = None  # R² on validation fold 1 (rows carved from train)
     train_r2: float | None = None
     test: dict[str, Any] | None = None  # Scores.as_dict() on the held-out rows, if scored
     origin: str = ""
     task: str = ""
     group_column: str | None = None
+    selection: dict[str, Any] | None = None  # why it won: score, cv_r2, fold_r2, probe, why (lawagent.selection.rank)
 
     @property
     def formula(self) -> str:
@@ -87,7 +88,8 @@ class LawRecord:
         return cls(**{k: v for k, v in data.items() if k in keys})
 
     @classmethod
-    def from_evaluation(cls, evaluation, task, *, val_r2: float | None = None, origin: str = "") -> "LawRecord":
+    def from_evaluation(cls, evaluation, task, *, val_r2: float | None = None, origin: str = "",
+                        selection: dict[str, Any] | None = None) -> "LawRecord":
         """From a :class:`lawagent.evaluate.Evaluation` (fit on all train rows, scored on test)."""
         law = evaluation.law
         return cls(
@@ -97,7 +99,7 @@ class LawRecord:
             stderr={g: dict(f.stderr) for g, f in evaluation.fit.groups.items()},
             bounds=dict(law.bounds), complexity=law.complexity, val_r2=val_r2,
             train_r2=evaluation.train.r2, test=evaluation.test.as_dict(), origin=origin,
-            task=task.name, group_column=task.group_column,
+            task=task.name, group_column=task.group_column, selection=selection,
         )
 
 

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lawagent.errors import LawagentError
+from lawagent.errors import LawagentError, TaskError
 from lawagent.atomic import write_bytes, write_text
 from lawagent.export import Run, load_run, to_latex
 from lawagent.fit.fitter import FitOptions, fit, predict
@@ -31,6 +31,7 @@ from lawagent.plots import (Curve, Panel, curve_figure, history_figure, parity_f
                             wants_log)
 from lawagent.records import LawRecord
 from lawagent.scoring import score
+from lawagent.selection.protocol import Protocol, protocol_for
 
 __all__ = ["ReportOptions", "ReportResult", "make_report"]
 
@@ -45,7 +46,7 @@ class ReportOptions:
     max_settings: int = 6  # curves per panel for multi-feature laws
     bootstrap: int = 20  # resamples for the uncertainty band (0 = none)
     bootstrap_seconds: float = 30.0  # time budget for all bootstrap refits
-    validation_fraction: float | None = None  # default: the run's, else 0.2
+    validation_fraction: float | None = None  # default: the run's
     seed: int = 0
     dpi: int = 110
 
@@ -67,8 +68,8 @@ def make_report(run: Run | str | Path, out_dir: str | Path | None = None,
     (rank, record), = run.select(options.which)
     task = run.task()
     out = Path(out_dir).expanduser() if out_dir else run.path / "report"
-    fraction = options.validation_fraction or _run_fraction(run) or 0.2
-    data = _rows(task, record, fraction)
+    protocol = _run_protocol(run, task, options.validation_fraction)
+    data = _rows(task, record, protocol)
     notes: list[str] = []
 
     panels, shown_groups = _panels(data, record, options.max_groups)
@@ -120,7 +121,7 @@ def make_report(run: Run | str | Path, out_dir: str | Path | None = None,
     if record.test_r2 is not None and scores.get("test") is not None and abs(scores["test"].r2 - record.test_r2) > 1e-6:
         notes.append(f"test R² recomputed from the stored parameters ({scores['test'].r2:.6g}) differs from the run's "
                      f"({record.test_r2:.6g}): has the task's data changed since the run?")
-    page = _html(run, rank, record, task, title, pngs, scores, notes, fraction)
+    page = _html(run, rank, record, task, title, pngs, scores, notes, protocol)
     html_path = write_text(out / "report.html", page)
     return ReportResult(html_path, paths, time.perf_counter() - start, notes)
 
@@ -129,40 +130,21 @@ def make_report(run: Run | str | Path, out_dir: str | Path | None = None,
 # data
 
 
-def _run_fraction(run: Run) -> float | None:
-    for src in (run.config, run.final):
-        v = src.get("validation_fraction") if isinstance(src, dict) else None
-        if isinstance(v, (int, float)) and 0 < v < 1:
-            return float(v)
-    return None
+def _run_protocol(run: Run, task, fraction: float | None) -> Protocol:
+    """The validation protocol the run used (its config), so the report marks the same rows."""
+    config = run.config if isinstance(run.config, dict) else {}
+    fraction = fraction if fraction is not None else config.get("validation_fraction")
+    folds, rule = int(config.get("validation_folds") or 1), config.get("validation")
+    try:
+        return protocol_for(task, fraction=fraction, n_folds=folds, validation=rule)
+    except TaskError:  # a run from before the protocol stored 0.2 even where the rule fixes its own shares
+        return protocol_for(task, n_folds=folds, validation=rule)
 
 
-def _validation_mask(task, fraction: float) -> np.ndarray:
-    """Which training rows the run's validation split held, from the task's public splits.
-
-    validation_split keeps train order, so its rows are a subsequence of train();
-    a greedy merge finds them (identical rows are interchangeable for plotting)."""
-    train = task.train()
-    _, val = task.validation_split(fraction)
-
-    def keys(split) -> list[tuple]:
-        cols = [split.X[f] for f in task.features] + [split.y[:, j] for j in range(split.y.shape[1])]
-        return list(zip(*[c.tolist() for c in cols], split.groups.tolist()))
-
-    mask = np.zeros(len(train), dtype=bool)
-    vk = keys(val)
-    j = 0
-    for i, k in enumerate(keys(train)):
-        if j < len(vk) and k == vk[j]:
-            mask[i] = True
-            j += 1
-    return mask
-
-
-def _rows(task, record: LawRecord, fraction: float) -> dict[str, Any]:
+def _rows(task, record: LawRecord, protocol: Protocol) -> dict[str, Any]:
     """All rows (train then test) with split labels and the law's predictions."""
     train, test = task.train(), task.test()
-    val_mask = _validation_mask(task, fraction)
+    val_mask, _ = protocol.validation_mask(train)
     split = np.array(["fit"] * len(train) + ["test"] * len(test), dtype=object)
     split[: len(train)][val_mask] = "validation"
     X = {f: np.concatenate([train.X[f], test.X[f]]) for f in task.features}
@@ -388,7 +370,7 @@ def _fmt(v: Any, digits: int = 6) -> str:
 
 
 def _html(run: Run, rank: int, record: LawRecord, task, title: str, pngs: dict[str, bytes], scores: dict[str, Any],
-          notes: list[str], fraction: float) -> str:
+          notes: list[str], protocol: Protocol) -> str:
     e = html.escape
     law = record.law()
     final = run.final
@@ -422,9 +404,9 @@ def _html(run: Run, rank: int, record: LawRecord, task, title: str, pngs: dict[s
         parts.append(f"<tr><td class='l'>{e(label)}</td><td>{sc.n_rows}</td><td>{_fmt(sc.r2)}</td><td>{_fmt(sc.nmse)}</td>"
                      f"<td>{_fmt(sc.nmae)}</td><td>{_fmt(stored)}</td></tr>")
     parts.append("</table>")
-    parts.append(f"<p class='note'>R² = 1 − NMSE on pooled predictions (SLDBench's metric). Validation rows: the largest "
-                 f"{fraction:.0%} by scale of each group's training rows, re-derived here (the validation R² above is "
-                 "from the full-train fit; the run's stored one is from the fit-rows-only fit it selected on).</p>")
+    parts.append(f"<p class='note'>R² = 1 − NMSE on pooled predictions (SLDBench's metric). Validation rows (fold 1): "
+                 f"{e(protocol.describe())}, re-derived here (the validation R² above is from the full-train fit; the "
+                 "run's stored one is from the fit-rows-only fit it selected on).</p>")
     for n in notes:
         parts.append(f"<p class='warn'>{e(n)}</p>")
     # figures

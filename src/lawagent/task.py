@@ -2,8 +2,9 @@
 
 A bundled task is a folder ``tasks/<name>/`` with ``task.toml`` and ``data.csv``;
 a user's own CSV becomes a task through :func:`task_from_csv`. Test rows are
-kept private: :meth:`Task.train` and :meth:`Task.validation_split` never
-contain them; only :meth:`Task.test` (final reporting) does.
+kept private: :meth:`Task.train` never contains them; only :meth:`Task.test`
+(final reporting) does. Search never holds a Task at all, only the
+train-only view built by :mod:`lawagent.selection.view`.
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ class Task:
     split_description: str
     _all: DataSplit = field(repr=False)
     _test_mask: np.ndarray = field(repr=False)
-    validation_rule: str | None = None  # how to carve validation rows from train (holdout grammar)
+    holdout: str | None = None  # the holdout rule that made the test split (None: a train/test column)
+    validation_rule: str | None = None  # the task's own validation rule (see lawagent.selection.protocol)
+    validation_reason: str = ""  # why the task overrides the protocol's default
 
     # -- splits ---------------------------------------------------------
     def train(self) -> DataSplit:
@@ -116,75 +119,10 @@ class Task:
         """Held-out rows, for final reporting only."""
         return self._all.subset(self._test_mask)
 
-    def validation_split(self, fraction: float = 0.2, min_rows: int = 1) -> tuple[DataSplit, DataSplit]:
-        """Split train rows into (fit, validation): per group, the largest ``fraction`` by scale.
-
-        Per group with n >= 3 rows, k = max(min_rows, round(fraction*n)) rows with the
-        largest scale go to validation, plus rows tied with the k-th (unless that leaves no
-        fit row, then exactly k by stable sort); at least one row always stays in fit.
-        Groups with fewer than 3 rows stay entirely in fit. A task's own validation
-        rule, when it has one, replaces the fraction.
-        """
-        if not (0.0 < fraction < 1.0):
-            raise TaskError(f"validation fraction must be in (0, 1), got {fraction}")
-        return self._carve(self.train(), fraction, min_rows)
-
-    def validation_folds(self, fraction: float = 0.2, n_folds: int = 2) -> list[tuple[DataSplit, DataSplit]]:
-        """Rolling-origin folds: fold 1 is :meth:`validation_split`; fold k carves again from fold k-1's fit rows.
-
-        One validation step can rank laws by luck (a noisy largest scale); asking
-        the same extrapolation question one step further down as well rewards
-        laws that extrapolate consistently. Folds that would leave no validation
-        row, or fewer fit rows than validation rows, are not made.
-        """
-        if not (isinstance(n_folds, int) and n_folds >= 1):
-            raise TaskError(f"validation folds must be a whole number >= 1, got {n_folds!r}")
-        folds = [self.validation_split(fraction)]
-        while len(folds) < n_folds:
-            try:
-                fit, val = self._carve(folds[-1][0], fraction, 1)
-            except TaskError:  # a validation rule that selects nothing among the remaining rows
-                break
-            if not len(val) or len(fit) < len(val):
-                break
-            folds.append((fit, val))
-        return folds
-
-    def _carve(self, train: DataSplit, fraction: float, min_rows: int) -> tuple[DataSplit, DataSplit]:
-        if self.validation_rule:
-            return self._validation_by_rule(train)
-        val = np.zeros(len(train), dtype=bool)
-        for g in train.group_names():
-            idx = np.flatnonzero(train.groups == g)
-            n = len(idx)
-            if n < 3:
-                continue
-            k = min(max(int(min_rows), math.floor(fraction * n + 0.5), 1), n - 1)
-            s = train.scale[idx]
-            order = np.argsort(s, kind="stable")
-            threshold = s[order[n - k]]
-            chosen = idx[s >= threshold]
-            if len(chosen) >= n:
-                chosen = idx[order[n - k:]]
-            val[chosen] = True
-        return train.subset(~val), train.subset(val)
-
-    def _validation_by_rule(self, train: DataSplit) -> tuple[DataSplit, DataSplit]:
-        """The task's own validation rule, applied to training rows only.
-
-        Bundled tasks use it to mimic their test rule one step down (e.g. the
-        largest remaining model sizes *or* token counts), so that validation
-        asks the same extrapolation question as the held-out rows.
-        """
-        frame = pd.DataFrame({f: train.X[f] for f in self.features})
-        frame["__group__"] = train.groups
-        val = parse_holdout(self.validation_rule).select(frame, "__group__" if self.group_column else None)
-        for g in train.group_names():
-            rows = train.groups == g
-            if val[rows].all():  # a group needs rows to fit on: keep its smallest row out
-                idx = np.flatnonzero(rows)
-                val[idx[np.argmin(train.scale[idx])]] = False
-        return train.subset(~val), train.subset(val)
+    def without_test(self) -> Task:
+        """This task with its test rows dropped from memory: what search may hold (``test()`` then has no rows)."""
+        train = self.train()
+        return replace(self, _all=train, _test_mask=np.zeros(len(train), dtype=bool))
 
     # -- info -----------------------------------------------------------
     @property
@@ -199,33 +137,6 @@ class Task:
     def groups(self) -> list[str]:
         """All group names (train and test), first-appearance order."""
         return self._all.group_names()
-
-    def summary(self) -> str:
-        """Compact description of the training data for prompts (no test values)."""
-        tr = self.train()
-        lines = [
-            f"task {self.name}: {self.title}",
-            f"training rows: {len(tr)} in {len(tr.group_names())} group(s); "
-            f"held-out test rows: {self.n_test} (hidden); parameter budget: {self.parameter_budget}",
-        ]
-
-        def col_line(name: str, values: np.ndarray) -> str:
-            info = self.columns.get(name, ColumnInfo(name))
-            unit = f" [{info.unit}]" if info.unit else ""
-            desc = f": {info.description}" if info.description else ""
-            return f"  {name}{unit}{desc}; train range {values.min():.6g} .. {values.max():.6g}"
-
-        lines.append("features:")
-        lines += [col_line(f, tr.X[f]) for f in self.features]
-        lines.append("targets:")
-        lines += [col_line(t, tr.y[:, j]) for j, t in enumerate(self.targets)]
-        if self.group_column is not None:
-            names = tr.group_names()
-            shown = ", ".join(names[:_MAX_LISTED]) + (", ..." if len(names) > _MAX_LISTED else "")
-            lines.append(f"groups ({self.group_column}, fitted separately): {len(names)}: {shown}")
-        if self.split_description:
-            lines.append(f"held-out rows: {self.split_description}")
-        return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------
@@ -387,10 +298,14 @@ def _task_from_toml(toml_path: Path) -> Task:
     assert features is not None and targets is not None
     reference = _parse_reference(meta.get("reference"), targets, where)
     validation_rule = _get(split, "validation", str, split_where, required=False)
+    validation_reason = _get(split, "validation_reason", str, split_where, required=False) or ""
     if validation_rule is not None:
-        unknown = [c for c in parse_holdout(validation_rule).columns() if c not in features]
+        unknown = [c for c in parse_holdout(validation_rule, allow_share=True).columns() if c not in features]
         if unknown:
             raise TaskError(f"{split_where}: validation rule uses {unknown[0]!r}, which is not a feature")
+        if not validation_reason.strip():
+            raise TaskError(f"{split_where}: a 'validation' rule needs a 'validation_reason' saying why the "
+                            "protocol's default carve does not ask this task's test question")
     task = _build_task(
         csv_path=folder / data,
         features=features,
@@ -410,7 +325,7 @@ def _task_from_toml(toml_path: Path) -> Task:
         split_description=_get(split, "description", str, split_where, required=False) or "",
         where=where,
     )
-    return replace(task, validation_rule=validation_rule) if validation_rule else task
+    return replace(task, holdout=split_rule, validation_rule=validation_rule, validation_reason=validation_reason)
 
 
 # ---------------------------------------------------------------------------
@@ -427,8 +342,15 @@ def task_from_csv(
     description: str = "",
     parameter_budget: int = 8,
     scale: Sequence[str] | None = None,
+    validation: str | None = None,
 ) -> Task:
-    """A task from a user's CSV; ``holdout`` is a rule (see lawagent.holdout) or None to use a train/test ``split`` column."""
+    """A task from a user's CSV; ``holdout`` is a rule (see lawagent.holdout) or None to use a train/test ``split`` column.
+
+    ``scale`` names the features along which the held-out rows lie further out
+    (default: the features the holdout rule uses); ``validation`` is an
+    explicit validation rule (default: derived from the holdout rule, see
+    :mod:`lawagent.selection.protocol`).
+    """
     csv_path = Path(path).expanduser()
     split_column = None
     split_rule = holdout
@@ -443,7 +365,12 @@ def task_from_csv(
     if scale is None and split_rule is not None:
         used = [c for c in parse_holdout(split_rule).columns() if c in features]
         scale = used or list(features)
-    return _build_task(
+    if validation is not None:
+        unknown = [c for c in parse_holdout(validation, allow_share=True).columns() if c not in features]
+        if unknown:
+            raise TaskError(f"validation rule {validation!r} uses {unknown[0]!r}, which is not a feature "
+                            f"(features: {', '.join(features)})")
+    task = _build_task(
         csv_path=csv_path,
         features=list(features),
         targets=list(targets),
@@ -462,6 +389,8 @@ def task_from_csv(
         split_description=f"holdout rule: {holdout}" if holdout else "the 'split' column of the CSV",
         where=str(csv_path),
     )
+    return replace(task, holdout=holdout, validation_rule=validation,
+                   validation_reason="given by the user" if validation else "")
 
 
 def _read_header(csv_path: Path) -> list[str]:

@@ -25,6 +25,7 @@ from lawagent.evaluate import FINAL_FIT, fit_split, parse_law, reference_law, sc
 from lawagent.fit.fitter import FitOptions
 from lawagent.law.compile import compile_law
 from lawagent.law.law import Law
+from lawagent.selection.protocol import protocol_for
 from lawagent.task import DataSplit, Task, list_tasks, load_task
 
 # What the discovery search uses per candidate (see the discovery engine).
@@ -142,7 +143,8 @@ def bench_fit(
         if law not in ("reference", "generic", "both"):
             parse_law(task, law)  # a bad formula fails here with the parser's message
             laws.append(("custom", law, {}, {}))
-        fit_rows, val_rows = task.validation_split()
+        fold = protocol_for(task).carve(task.train())
+        fit_rows, val_rows = fold.fit, fold.val
         modes = [(m, o, rows) for m, o, rows in (("search", search_options, (fit_rows, val_rows)),
                                                 ("final", final_options, (task.train(), task.test()))) if o is not None]
         for label, text, bounds, initial in laws:

@@ -14,10 +14,12 @@ from lawagent.discovery.progress import Progress
 from lawagent.discovery.results import CONFIG, EQUATIONS, FINAL, RunDir
 from lawagent.discovery.runner import (EQUATION_COLUMNS, Budget, RunSettings, default_run_id, equations_frame,
                                        final_candidates, finalize, proposer_stats, run_search)
-from lawagent.discovery.taskinfo import build_task_info, task_from_spec, task_spec
+from lawagent.discovery.task_spec import task_from_spec, task_spec
 from lawagent.errors import LawagentError
 from lawagent.proposers.base import Proposer
 from lawagent.records import LawRecord
+from lawagent.selection.protocol import DEFAULT_FOLDS, protocol_for
+from lawagent.selection.view import TrainView
 from lawagent.task import NO_GROUP, Task, load_task, task_from_csv
 
 _SECRET_WORDS = ("key", "secret", "password", "authorization")
@@ -116,8 +118,9 @@ def discover(
     run_id: str | None = None,
     resume: bool = False,
     seed_laws: Sequence[str] = (),
-    validation_fraction: float = 0.2,
-    validation_folds: int = 2,
+    validation: str | None = None,
+    validation_fraction: float | None = None,
+    validation_folds: int = DEFAULT_FOLDS,
     progress: bool = True,
     top_k: int = 5,
     proposer_options: Mapping[str, Any] | None = None,
@@ -129,9 +132,13 @@ def discover(
 
     Budgets (stop at whichever comes first): ``iterations``, ``max_candidates``,
     ``time_limit`` seconds of search (the final refit comes after it). Candidates
-    are scored on validation rows carved from the training rows; the test rows
-    are touched once, at the end, for the report. ``resume=True`` (with the same
-    ``run_id``) continues an interrupted run without redoing finished work.
+    are scored on validation folds carved from the training rows by the
+    protocol (:mod:`lawagent.selection.protocol`: ``validation`` is an explicit
+    rule, else the task's own, else one derived from the holdout rule, else the
+    largest ``validation_fraction`` by scale); search sees only the train-only
+    view, and the test rows are touched once, at the end, for the report.
+    ``resume=True`` (with the same ``run_id``) continues an interrupted run
+    without redoing finished work.
     """
     budget = Budget(iterations, max_candidates, time_limit)
     budget.check()
@@ -139,10 +146,6 @@ def discover(
         raise LawagentError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not isinstance(top_k, int) or top_k < 1:
         raise LawagentError(f"top_k must be a positive integer, got {top_k!r}")
-    if not (isinstance(validation_fraction, (int, float)) and 0 < validation_fraction < 1):
-        raise LawagentError(f"validation_fraction must be between 0 and 1 (exclusive), got {validation_fraction!r}")
-    if not isinstance(validation_folds, int) or isinstance(validation_folds, bool) or validation_folds < 1:
-        raise LawagentError(f"validation_folds must be a whole number >= 1, got {validation_folds!r}")
     if isinstance(task, (str, Path)):
         if str(task).lower().endswith(".csv"):
             raise LawagentError(f"{task} is a CSV file: use discover_csv(path, features, targets, holdout=...)")
@@ -152,6 +155,7 @@ def discover(
     seed_laws = [s for s in (seed_laws or ())]
     if isinstance(seed_laws, str):
         seed_laws = [seed_laws]
+    protocol = protocol_for(task, fraction=validation_fraction, n_folds=validation_folds, validation=validation)
     run_id = run_id or default_run_id(task.name, seed)
     run_dir = RunDir(Path(out_dir) / run_id)
     proposer_name = proposer if isinstance(proposer, str) else getattr(proposer, "name", type(proposer).__name__)
@@ -159,15 +163,18 @@ def discover(
         "lawagent_version": _version(), "run_id": run_id, "task": task_spec(task, dict(csv_spec) if csv_spec else None),
         "proposer": proposer_name, "proposer_options": _public_options(proposer_options),
         "budget": {"iterations": iterations, "max_candidates": max_candidates, "time_limit": time_limit},
-        "seed": seed, "batch_size": batch_size, "validation_fraction": validation_fraction,
-        "validation_folds": validation_folds, "top_k": top_k, "seed_laws": list(seed_laws), "workers": workers,
+        "seed": seed, "batch_size": batch_size, "validation": validation, "validation_fraction": validation_fraction,
+        "validation_folds": validation_folds, "protocol": protocol.describe(), "top_k": top_k,
+        "seed_laws": list(seed_laws), "workers": workers,
     }
     if resume:
         old = run_dir.read(CONFIG)
         if old is None:
             raise LawagentError(f"cannot resume: {run_dir.path} has no {CONFIG} (not a run folder)")
         old.setdefault("validation_folds", 1)  # runs from before rolling-origin folds
-        for key in ("seed", "batch_size", "validation_fraction", "validation_folds", "proposer", "seed_laws"):
+        old.setdefault("validation", None)
+        for key in ("seed", "batch_size", "validation", "validation_fraction", "validation_folds", "proposer",
+                    "seed_laws"):
             if old.get(key) != config[key]:
                 raise LawagentError(f"cannot resume {run_dir.path}: it was run with {key}={old.get(key)!r}, "
                                     f"not {config[key]!r}")
@@ -176,26 +183,27 @@ def discover(
         config = old | {"budget": config["budget"], "workers": workers}
     elif run_dir.exists():
         raise LawagentError(f"run folder {run_dir.path} already exists; resume it (--resume) or choose another run id")
+    view = TrainView.of(task, protocol)
     fresh = not run_dir.path.exists()
     run_dir.create()
-    train = task.train()
-    info = build_task_info(task, train)
     if isinstance(proposer, str):
         from lawagent.proposers.registry import build_proposer
 
         try:
-            proposer = build_proposer(proposer, info, seed=seed, run_dir=run_dir.path, **dict(proposer_options or {}))
+            proposer = build_proposer(proposer, view.info, seed=seed, run_dir=run_dir.path,
+                                      **dict(proposer_options or {}))
         except BaseException:
             if fresh:
                 shutil.rmtree(run_dir.path, ignore_errors=True)  # nothing ran: leave no half-made run behind
             raise
     run_dir.write(CONFIG, config)
-    settings = RunSettings(seed=seed, batch_size=batch_size, validation_fraction=validation_fraction,
-                           validation_folds=validation_folds, workers=workers,
-                           top_k=top_k, candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress)
+    settings = RunSettings(seed=seed, batch_size=batch_size, workers=workers, top_k=top_k,
+                           candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress)
     out = Progress(progress)
+    out.message(f"validation: {protocol.describe()}; " + ", ".join(
+        f"fold {i + 1}: {len(f.val)} rows ({f.rule})" for i, f in enumerate(view.folds)))
     try:
-        pop, state, extras = run_search(task, proposer, run_dir, budget, settings, seed_laws, resume=resume)
+        pop, state, extras = run_search(view, proposer, run_dir, budget, settings, seed_laws, resume=resume)
         if state.stopped == "interrupted":
             out.message(f"search stopped; resume with: lawagent discover --resume {run_dir.path}")
         stats = proposer_stats(proposer, pop)
@@ -221,6 +229,8 @@ def discover(
         "reference": reference.to_dict() if reference else None,
         "n_evaluated": result.n_evaluated, "seconds": result.seconds, "seed": seed, "proposer": proposer_name,
         "proposer_stats": stats, "history": state.history, "stopped": state.stopped, "notes": notes,
+        "protocol": {"rule": protocol.describe(), "folds": [{"rule": f.rule, "fit_rows": len(f.fit),
+                                                             "val_rows": len(f.val)} for f in view.folds]},
         "equations": equations.to_dict(orient="records"),
     })
     return result
@@ -236,18 +246,24 @@ def discover_csv(
     name: str | None = None,
     parameter_budget: int = 8,
     description: str = "",
+    scale: str | Sequence[str] | None = None,
     **kwargs: Any,
 ) -> DiscoveryResult:
     """Discover laws in a user's CSV. ``holdout`` is a rule such as ``"x >= 1e9"`` or
-    ``"largest 20% by params"``; without one the CSV needs a train/test ``split`` column."""
+    ``"largest 20% by params"``; without one the CSV needs a train/test ``split`` column.
+    ``scale`` names the features along which held-out rows lie further out (default: those
+    the holdout rule uses); ``validation=RULE`` (a keyword of :func:`discover`) overrides the
+    validation rule derived from the holdout rule."""
     features = _names(features, "features")
     targets = _names(targets, "targets")
     if not isinstance(parameter_budget, int) or isinstance(parameter_budget, bool) or parameter_budget < 1:
         raise LawagentError(f"parameter budget must be a positive integer, got {parameter_budget!r}")
+    scale = None if scale is None else _names(scale, "scale")
     spec = {"path": str(Path(path).expanduser().resolve()), "features": features, "targets": targets, "group": group,
-            "holdout": holdout, "name": name, "parameter_budget": parameter_budget, "description": description}
+            "holdout": holdout, "name": name, "parameter_budget": parameter_budget, "description": description,
+            "scale": scale}
     task = task_from_csv(path, features, targets, group=group, holdout=holdout, name=name,
-                         description=description, parameter_budget=parameter_budget)
+                         description=description, parameter_budget=parameter_budget, scale=scale)
     spec["name"] = task.name
     return discover(task, csv_spec=spec, **kwargs)
 
@@ -273,7 +289,8 @@ def resume_run(run_dir: str | Path, *, iterations: int | None = None, max_candid
         max_candidates=max_candidates if max_candidates is not None else saved.get("max_candidates"),
         time_limit=time_limit if time_limit is not None else saved.get("time_limit"),
         batch_size=config["batch_size"], seed=config["seed"], workers=workers if workers is not None else config.get("workers"),
-        seed_laws=config.get("seed_laws") or (), validation_fraction=config["validation_fraction"],
+        seed_laws=config.get("seed_laws") or (), validation=config.get("validation"),
+        validation_fraction=config["validation_fraction"],
         validation_folds=config.get("validation_folds", 1), progress=progress, top_k=config.get("top_k", 5),
         proposer_options=opts or None,
         csv_spec=config["task"].get("csv_spec"),

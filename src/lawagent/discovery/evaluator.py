@@ -16,11 +16,11 @@ from typing import Sequence
 import numpy as np
 
 from lawagent.errors import LawagentError
-from lawagent.discovery.probe import violation
 from lawagent.fit.fitter import FitOptions, fit
 from lawagent.law.law import Law
 from lawagent.proposers.base import CandidateRecord, Proposal
 from lawagent.scoring import score
+from lawagent.selection.probe import violation
 from lawagent.task import DataSplit
 
 # The search fits thousands of candidates: fewer starts than a final fit.
@@ -56,7 +56,7 @@ def evaluate_candidate(
     """Fit ``proposal`` per group on ``fit_split``, score pooled on ``val_split``. Never raises.
 
     ``extra_folds`` are further (fit, validation) pairs one scale step down
-    (:meth:`Task.validation_folds`); their R² go to ``record.fold_r2``, and a
+    (:meth:`lawagent.selection.protocol.Protocol.folds`); their R² go to ``record.fold_r2``, and a
     law that cannot be fitted or scored on one counts as R² = -1 there.
     """
     options = options or EvalOptions()

@@ -1,6 +1,7 @@
 """The population: every evaluated candidate, deduplicated, with an archive.
 
-The archive keeps what proposers should build on: the Pareto front of
+Ranking comes from :mod:`lawagent.selection.rank`; this module only keeps
+records. The archive keeps what proposers should build on: the Pareto front of
 (complexity, validation error) and the best candidate in each complexity bin
 (MAP-Elites style), so simple laws are not crowded out by a slightly better
 complicated one. Ordering is deterministic (ties broken by lower complexity,
@@ -9,35 +10,14 @@ then earlier id) so that a fixed seed gives a fixed run.
 
 from __future__ import annotations
 
-
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from lawagent.proposers.base import CandidateRecord, ProposalContext, TaskInfo
+from lawagent.selection.rank import rank_key
 
 BIN_WIDTH = 4  # complexity nodes per MAP-Elites bin
-
-
-def rank_key(r: CandidateRecord) -> tuple[float, int, int]:
-    """Sort key: higher selection score (validation R² less implausible extrapolation) first, then simpler, then older."""
-    return (-r.score, r.complexity, r.id)
-
-
-PARSIMONY_TOLERANCE = 0.1  # a simpler law may be up to 10% worse in validation NMSE
-
-
-def choose_best(records: list[CandidateRecord], tolerance: float = PARSIMONY_TOLERANCE) -> CandidateRecord:
-    """The simplest law whose validation NMSE is within ``tolerance`` of the best one.
-
-    Validation differences of a few percent are noise at extrapolation; the
-    simpler law extrapolates more safely (the one-standard-error rule of
-    model selection, applied to validation error).
-    """
-    top = min(records, key=rank_key)
-    limit = 1.0 - (1.0 - top.score) * (1.0 + tolerance)
-    near = [r for r in records if r.score >= limit]
-    return min(near, key=lambda r: (r.complexity, -r.score, r.id))
 
 
 class Population:
@@ -76,11 +56,11 @@ class Population:
         return len(self._ok)
 
     def best(self, k: int = 1) -> list[CandidateRecord]:
-        """The k best successful candidates by validation R²."""
+        """The k best successful candidates by selection score."""
         return sorted(self._ok, key=rank_key)[:k]
 
     def pareto(self) -> list[CandidateRecord]:
-        """Candidates no simpler one beats on validation R², by increasing complexity."""
+        """Candidates no simpler one beats on selection score, by increasing complexity."""
         front: list[CandidateRecord] = []
         for r in sorted(self._ok, key=lambda r: (r.complexity, -r.score, r.id)):
             if not front or r.score > front[-1].score:

@@ -1,11 +1,11 @@
 """The discovery loop: propose, deduplicate, evaluate in workers, archive, repeat.
 
-Leakage is impossible by construction: the loop only ever holds the fit and
-validation splits (both carved from training rows by :meth:`Task.validation_split`)
-and a :class:`TaskInfo` built from training rows. ``task.test()`` is called
-exactly once, in :func:`finalize`, after the search has ended, and the best law
-is chosen on validation rows (the simplest law within 10% of the best
-validation NMSE) before any test score exists.
+Leakage is impossible by construction: :func:`run_search` receives a
+:class:`~lawagent.selection.view.TrainView` (training rows, the validation folds
+carved from them, and the proposer's train-only TaskInfo), never the Task.
+:func:`finalize` gets the Task after the search has ended: the finalists and
+the chosen law are fixed by :mod:`lawagent.selection.rank` on validation
+numbers first, then ``task.test()`` is called, once, to report.
 """
 
 from __future__ import annotations
@@ -25,19 +25,19 @@ import pandas as pd
 
 from lawagent.discovery.canonical import canonical_key, key_digest
 from lawagent.discovery.evaluator import SEARCH_FIT, EvalOptions, parse_proposal
-from lawagent.discovery.population import Population, choose_best, rank_key
+from lawagent.discovery.population import Population
 from lawagent.discovery.progress import Progress, status_line
 from lawagent.discovery.results import BEST, STATE, RunDir, record_from_dict, record_to_dict
-from lawagent.discovery.taskinfo import build_task_info
 from lawagent.discovery.workers import EvalShared, WorkerPool, default_workers, evaluate_all, evaluate_job
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
 from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
 from lawagent.proposers.seeds import SeedProposer
 from lawagent.records import LawRecord
+from lawagent.selection import rank
+from lawagent.selection.view import TrainView
 from lawagent.task import Task
 
-MAX_FINAL_LAWS = 10
 STALL_ITERATIONS = 25  # stop when the proposer has produced nothing new for this many iterations
 MAX_PROPOSER_FAILURES = 3
 EQUATION_COLUMNS = ["complexity", "n_params", "val_r2", "cv_r2", "fit_r2", "formula", "origin"]
@@ -63,8 +63,6 @@ class Budget:
 class RunSettings:
     seed: int = 0
     batch_size: int = 32
-    validation_fraction: float = 0.2
-    validation_folds: int = 2  # rolling-origin folds scored per candidate (1 = a single validation step)
     workers: int | None = None
     top_k: int = 5
     candidate_timeout: float | None = None  # hard per-candidate limit in a worker (default: 4x the fit time limit, >= 20 s)
@@ -110,7 +108,7 @@ class _StopFlag:
 
 
 def run_search(
-    task: Task,
+    view: TrainView,
     proposer: Proposer,
     run_dir: RunDir,
     budget: Budget,
@@ -118,19 +116,12 @@ def run_search(
     seed_laws: Sequence[str] = (),
     resume: bool = False,
 ) -> tuple[Population, LoopState, dict[int, dict[str, Any]]]:
-    """The search phase. Touches only train-derived splits; returns the population."""
+    """The search phase: only the train-only view; returns the population."""
     progress = Progress(settings.progress)
-    folds = task.validation_folds(settings.validation_fraction, settings.validation_folds)
-    fit, val = folds[0]
-    if len(val) == 0:
-        raise LawagentError(
-            f"task {task.name!r}: no validation rows could be carved from the training rows "
-            "(every group has fewer than 3 training rows)"
-        )
-    info = build_task_info(task, task.train())
+    info = view.info
     fit_options = settings.fit_options or SEARCH_FIT
     options = EvalOptions(fit=fit_options)
-    budget_p = task.parameter_budget
+    budget_p = view.parameter_budget
     timeout = settings.candidate_timeout or max(20.0, 4 * fit_options.time_limit)
     workers = default_workers() if settings.workers is None else int(settings.workers)
     if workers < 0:
@@ -156,7 +147,8 @@ def run_search(
     stall = 0
     proposer_failures = 0
     next_id = len(pop)
-    shared = EvalShared(tuple(task.features), tuple(task.targets), budget_p, fit, val, options, tuple(folds[1:]))
+    shared = EvalShared(view.features, view.targets, budget_p, view.fit, view.val, options,
+                        tuple((f.fit, f.val) for f in view.folds[1:]))
     pool = WorkerPool(evaluate_job, shared, workers, timeout)
 
     def elapsed() -> float:
@@ -212,7 +204,7 @@ def run_search(
                             f"proposer {proposer.name!r} failed {MAX_PROPOSER_FAILURES} times in a row; "
                             f"last error: {type(err).__name__}: {err}") from None
                 room = None if budget.max_candidates is None else budget.max_candidates - len(pop)
-                new = _dedupe(proposals, pop, task, budget_p, room)
+                new = _dedupe(proposals, pop, view, room)
                 records = _evaluate(new, pool, shared, cache, next_id, it)
                 next_id += len(records)
                 stall = stall + 1 if not records else 0
@@ -257,7 +249,7 @@ def _replay(proposer: Proposer, records: Sequence[CandidateRecord], info, settin
         proposer.propose(pop.context(info, settings.batch_size, it, rng, seed_laws))
 
 
-def _dedupe(proposals, pop: Population, task: Task, budget_p: int, room: int | None):
+def _dedupe(proposals, pop: Population, view: TrainView, room: int | None):
     """(proposal, key, law or None) for proposals not seen before, in proposal order."""
     out = []
     batch: set[str] = set()
@@ -265,7 +257,7 @@ def _dedupe(proposals, pop: Population, task: Task, budget_p: int, room: int | N
         if room is not None and len(out) >= room:
             break
         try:
-            law = parse_proposal(prop, task.features, task.targets, budget_p)
+            law = parse_proposal(prop, view.features, view.targets, view.parameter_budget)
             # the same form with other starting values is the same candidate: fitting it
             # again costs a fit and (with multi-start fitting) rarely finds anything new
             key = key_digest(canonical_key(law))
@@ -359,20 +351,9 @@ def write_progress_files(run_dir: RunDir, pop: Population, state: LoopState, pro
 
 # -- final phase ------------------------------------------------------------------
 
-def final_candidates(pop: Population, top_k: int, cap: int = MAX_FINAL_LAWS) -> list[CandidateRecord]:
-    """Top-k by validation R², then the Pareto front (best first), deduplicated, at most ``cap``."""
-    chosen: dict[int, CandidateRecord] = {}
-    for r in pop.best(top_k):
-        chosen.setdefault(r.id, r)
-    for r in sorted(pop.pareto(), key=rank_key):
-        if len(chosen) >= max(cap, top_k):
-            break
-        chosen.setdefault(r.id, r)
-    ordered = sorted(chosen.values(), key=rank_key)
-    if not ordered:
-        return ordered
-    best = choose_best(pop.best(len(pop)))
-    return [best] + [r for r in ordered if r.id != best.id][: max(cap, top_k) - 1]
+def final_candidates(pop: Population, top_k: int) -> list[CandidateRecord]:
+    """The finalists of ``pop``, the chosen law first (:func:`lawagent.selection.rank.final_candidates`)."""
+    return rank.final_candidates(pop.best(len(pop)), pop.pareto(), top_k)
 
 
 def finalize(
@@ -386,7 +367,8 @@ def finalize(
 ) -> tuple[list[LawRecord], LawRecord | None, list[str]]:
     """Refit the finalists on all training rows and score them on the test rows (reporting only).
 
-    The order (and so the best law) is fixed by validation R² before ``task.test()`` is called.
+    The order (and so the best law) is fixed by :mod:`lawagent.selection.rank` before
+    ``task.test()`` is called; each law keeps the numbers that placed it.
     """
     finalists = final_candidates(pop, top_k)
     if not finalists:
@@ -399,6 +381,8 @@ def finalize(
     test = task.test()  # the only call: the search is over
     laws: list[LawRecord] = []
     notes: list[str] = []
+    top_score = max(r.score for r in finalists) if finalists else 0.0
+    why = {r.id: rank.explain(r, finalists[0], top_score, i) for i, r in enumerate(finalists)}
     for r in finalists:
         extra = extras.get(r.id, {})
         try:
@@ -409,7 +393,8 @@ def finalize(
         except LawagentError as err:
             notes.append(f"final refit of {r.formula!r} failed: {err}")
             continue
-        rec = LawRecord.from_evaluation(ev, task, val_r2=r.val_r2, origin=r.origin)
+        rec = LawRecord.from_evaluation(ev, task, val_r2=r.val_r2, origin=r.origin,
+                                        selection=why[r.id].as_dict())
         laws.append(rec)
     reference = None
     if with_reference and task.reference is not None:

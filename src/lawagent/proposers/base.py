@@ -6,8 +6,9 @@ returns :class:`Proposal` records: formula *text* in the law language. Text,
 not sympy objects, so that LLM output, user seeds and built-in mutations all
 pass through the same whitelist parser before anything is fitted.
 
-Proposers never see the held-out test rows: :class:`TaskInfo` is built from
-training rows only, and nothing in the context can reach the Task itself.
+Proposers never see the held-out test rows: :class:`TaskInfo` comes from the
+train-only :class:`~lawagent.selection.view.TrainView`, and nothing in the
+context can reach the Task itself.
 """
 
 from __future__ import annotations
@@ -17,24 +18,10 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from lawagent.task import ColumnInfo
+from lawagent.selection import rank
+from lawagent.selection.view import TaskInfo
 
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """What a proposer may know about a task: metadata and a train-only summary."""
-
-    name: str
-    title: str
-    description: str
-    features: tuple[str, ...]
-    targets: tuple[str, ...]
-    parameter_budget: int
-    columns: dict[str, ColumnInfo]
-    groups: tuple[str, ...]
-    data_summary: str  # ranges and trends, from training rows only
-    sample_rows: str = ""  # a few training rows per group, as CSV text
-    feature_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # train min/max
+__all__ = ["CandidateRecord", "MixedProposer", "Proposal", "ProposalContext", "Proposer", "TaskInfo"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +49,7 @@ class CandidateRecord:
     iteration: int
     complexity: int = 0
     n_params: int = 0
-    val_r2: float = -np.inf  # selection score: R² on the validation rows (carved from train)
+    val_r2: float = -np.inf  # R² on validation fold 1 (rows carved from train)
     fit_r2: float = -np.inf  # R² on the rows it was fitted on
     params: dict[str, dict[str, float]] = field(default_factory=dict)  # per group, fitted on the fit rows
     error: str = ""  # why it failed ('' if it did not)
@@ -78,18 +65,13 @@ class CandidateRecord:
 
     @property
     def cv_r2(self) -> float:
-        """Validation R² averaged over the folds, each floored at -1 (one disastrous fold must not hide the rest)."""
-        if not self.ok:
-            return -np.inf
-        if not self.fold_r2:
-            return float(self.val_r2)
-        folds = [self.val_r2, *self.fold_r2]
-        return float(np.mean([max(-1.0, v) if np.isfinite(v) else -1.0 for v in folds]))
+        """Validation R² averaged over the folds (:func:`lawagent.selection.rank.cv_r2`)."""
+        return rank.cv_r2(self.val_r2, self.fold_r2) if self.ok else -np.inf
 
     @property
     def score(self) -> float:
-        """What selection ranks by: validation R² over the folds, minus the share of implausible extrapolations."""
-        return self.cv_r2 - self.probe_violation if self.ok else -np.inf
+        """The selection score (:func:`lawagent.selection.rank.selection_score`)."""
+        return rank.selection_score(self.val_r2, self.fold_r2, self.probe_violation) if self.ok else -np.inf
 
 
 @dataclass

@@ -1,0 +1,117 @@
+"""Which law wins: the selection score, the ranking, the finalists and the parsimony rule.
+
+One place decides. A candidate's *selection score* is its validation R²
+averaged over the rolling-origin folds (each fold floored at −1, so one
+disastrous fold cannot hide the others) less the probe term: the share of its
+predictions past the data that leave the plausible band or turn back
+(:mod:`lawagent.selection.probe`). Candidates rank by that score, then by
+simplicity, then by age. The law a run reports is the *simplest* one whose
+selection NMSE (1 − score) is within 10% of the best one: validation
+differences that small are noise at extrapolation, and the simpler law
+extrapolates more safely (the one-standard-error rule of model selection).
+
+Everything here reads validation numbers only; a test score never enters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+FOLD_FLOOR = -1.0
+PARSIMONY_TOLERANCE = 0.1  # a simpler law may be up to 10% worse in selection NMSE
+MAX_FINALISTS = 10
+
+
+class Ranked(Protocol):
+    """What ranking needs of a candidate (``CandidateRecord`` has it)."""
+
+    id: int
+    complexity: int
+
+    @property
+    def score(self) -> float: ...
+
+
+def cv_r2(val_r2: float, fold_r2: Sequence[float]) -> float:
+    """Validation R² over the folds: fold 1 (``val_r2``) and the further ones, each floored at −1, averaged."""
+    if not math.isfinite(val_r2):
+        return -math.inf
+    if not fold_r2:
+        return float(val_r2)
+    folds = [val_r2, *fold_r2]
+    return sum(max(FOLD_FLOOR, v) if math.isfinite(v) else FOLD_FLOOR for v in folds) / len(folds)
+
+
+def selection_score(val_r2: float, fold_r2: Sequence[float], probe: float) -> float:
+    """What candidates are ranked by: :func:`cv_r2` less the probe's share of implausible extrapolations."""
+    return cv_r2(val_r2, fold_r2) - probe
+
+
+def rank_key(r: Ranked) -> tuple[float, int, int]:
+    """Higher selection score first, then simpler, then older (deterministic for a seed)."""
+    return (-r.score, r.complexity, r.id)
+
+
+def choose_best(records: Sequence[Ranked], tolerance: float = PARSIMONY_TOLERANCE) -> Ranked:
+    """The simplest record whose selection NMSE is within ``tolerance`` of the best one."""
+    top = min(records, key=rank_key)
+    near = [r for r in records if r.score >= parsimony_limit(top.score, tolerance)]
+    return min(near, key=lambda r: (r.complexity, -r.score, r.id))
+
+
+def parsimony_limit(best_score: float, tolerance: float = PARSIMONY_TOLERANCE) -> float:
+    """The lowest selection score still 'as good as' ``best_score`` under the parsimony rule."""
+    return 1.0 - (1.0 - best_score) * (1.0 + tolerance)
+
+
+def final_candidates(ranked: Sequence[Ranked], pareto: Sequence[Ranked], top_k: int,
+                     cap: int = MAX_FINALISTS) -> list[Ranked]:
+    """The chosen law first, then the top ``top_k`` and the Pareto front by rank, at most ``max(cap, top_k)``.
+
+    ``ranked`` are all successful candidates; ``pareto`` the front of
+    complexity against selection score.
+    """
+    if not ranked:
+        return []
+    limit = max(cap, top_k)
+    chosen: dict[int, Ranked] = {}
+    for r in sorted(ranked, key=rank_key)[:top_k]:
+        chosen.setdefault(r.id, r)
+    for r in sorted(pareto, key=rank_key):
+        if len(chosen) >= limit:
+            break
+        chosen.setdefault(r.id, r)
+    best = choose_best(ranked)
+    ordered = sorted(chosen.values(), key=rank_key)
+    return [best] + [r for r in ordered if r.id != best.id][: limit - 1]
+
+
+@dataclass
+class Selection:
+    """Why a law stands where it does: the numbers selection read, and the rule that placed it."""
+
+    score: float  # the selection score
+    cv_r2: float  # validation R² averaged over the folds
+    fold_r2: list[float] = field(default_factory=list)  # R² per fold, fold 1 first
+    probe: float = 0.0  # share of implausible extrapolations, subtracted from cv_r2
+    why: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "cv_r2": self.cv_r2, "fold_r2": list(self.fold_r2), "probe": self.probe,
+                "why": self.why}
+
+
+def explain(record: Any, best: Ranked, top_score: float, rank: int) -> Selection:
+    """The :class:`Selection` of a finalist ``record``; ``best`` is the chosen law, ``top_score`` the highest score."""
+    if record.id == best.id:
+        if record.score >= top_score:
+            why = "chosen: the highest selection score"
+        else:
+            why = (f"chosen: the simplest law (complexity {record.complexity}) whose selection NMSE is within "
+                   f"{PARSIMONY_TOLERANCE:.0%} of the best (score {top_score:.4f}; limit "
+                   f"{parsimony_limit(top_score):.4f})")
+    else:
+        why = f"finalist {rank + 1}: by selection score"
+    return Selection(record.score, record.cv_r2, [record.val_r2, *record.fold_r2], record.probe_violation, why)
