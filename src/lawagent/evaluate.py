@@ -20,12 +20,12 @@ FINAL_FIT = FitOptions(n_starts=128, n_refine=12, max_iter=300, time_limit=60.0)
 
 @dataclass
 class Evaluation:
-    """A law fitted on train rows, scored on the held-out rows."""
+    """A law fitted on train rows, scored on the held-out rows (``test`` None: a task without them)."""
 
     task: str
     law: Law
     fit: FitResult
-    test: Scores
+    test: Scores | None
     train: Scores
     seconds: float
 
@@ -38,7 +38,7 @@ class Evaluation:
             "formula": self.law.text(),
             "parameters": list(self.law.parameters),
             "complexity": self.law.complexity,
-            "test": self.test.as_dict(),
+            "test": None if self.test is None else self.test.as_dict(),
             "train": self.train.as_dict(),
             "fitted_params": self.fit.params_table(),
             "stderr": {g: dict(f.stderr) for g, f in self.fit.groups.items()},

@@ -98,7 +98,8 @@ class LawRecord:
             params=evaluation.fit.params_table(),
             stderr={g: dict(f.stderr) for g, f in evaluation.fit.groups.items()},
             bounds=dict(law.bounds), complexity=law.complexity, val_r2=val_r2,
-            train_r2=evaluation.train.r2, test=evaluation.test.as_dict(), origin=origin,
+            train_r2=evaluation.train.r2, test=None if evaluation.test is None else evaluation.test.as_dict(),
+            origin=origin,
             task=task.name, group_column=task.group_column, selection=selection,
         )
 

@@ -11,16 +11,27 @@ from lawagent.errors import LawagentError
 EPILOG = """\
 how it works:
   Candidate laws are proposed (by default by the built-in symbolic proposer: no
-  API key, no network), fitted per group on the training rows minus a validation
-  slice (the largest rows by scale in each group), and ranked by validation R2.
-  The finalists are refit on all training rows; the held-out test rows are used
-  once, at the end, for the report. Results go to OUT/RUN_ID/ as the run goes.
+  API key, no network), fitted per group on the training rows minus validation
+  rows, and ranked on two rolling-origin validation folds. The finalists are
+  refit on all training rows; the held-out test rows are used once, at the end,
+  for the report. Results go to OUT/RUN_ID/ as the run goes.
+
+validation rows (carved from the training rows only; the run prints its rule):
+  --validation RULE     a rule in the holdout grammar; 'largest by X' (no amount)
+                        takes --validation-fraction of the rows
+  otherwise             the task's own rule, or one derived from --holdout: a
+                        comparison is asked again one step down ("N >= 1e9" ->
+                        the largest training models), a quantile keeps its share
+                        of the remaining rows ("largest 20% by D" -> the largest
+                        20% of the rest); with a split column, the largest
+                        --validation-fraction of each group along --scale
 
 examples:
   lawagent discover --task sft_scaling_law
   lawagent discover --task vocab_scaling_law --time 600 --seed 1
   lawagent discover data.csv --features params,tokens --target loss --holdout "params >= 1e9"
   lawagent discover data.csv --features n --target y1,y2 --group model --holdout "largest 20% by n"
+  lawagent discover data.csv --features N,D --target loss --holdout "N >= 1e9" --validation "largest 2 by D"
   lawagent discover --task moe_scaling_law --seed-law "A/num_experts^a + B/dense_parameter_count^b + E"
   lawagent discover --resume results/sft_scaling_law-20250101-120000-s0
   lawagent discover --task sft_scaling_law --proposer hybrid --model openai/gpt-4o-mini --max-cost 1
@@ -43,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--group", help="column whose values are fitted separately (e.g. model family)")
     g.add_argument("--holdout", help="which rows are held out for the test, e.g. \"params >= 1e9\" or "
                    "\"largest 20%% by tokens\"; default: the CSV's train/test 'split' column")
+    g.add_argument("--scale", metavar="COLS",
+                   help="features along which held-out rows lie further out (default: the ones --holdout uses; "
+                   "with a split column, all features); orders rows for the default validation carve")
     g.add_argument("--budget", type=int, default=8, metavar="N", help="maximum number of parameters per law (default 8)")
     g.add_argument("--name", help="task name used in the run id (default: the CSV file name)")
     b = p.add_argument_group("budget and run")
@@ -60,8 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed-law", action="append", default=[], metavar="FORMULA",
                    help="a formula to start from (repeatable). Benchmark numbers are reported without seeds, "
                    "so that they measure discovery, not recall")
-    b.add_argument("--validation-fraction", type=float, default=0.2, metavar="F",
-                   help="share of each group's training rows (the largest by scale) used to rank candidates (default 0.2)")
+    b.add_argument("--validation", metavar="RULE",
+                   help="validation rule (holdout grammar) instead of the derived one, e.g. \"largest by params\" "
+                   "or \"N >= 1e8\"")
+    b.add_argument("--validation-fraction", type=float, default=None, metavar="F",
+                   help="share of the training rows a validation cut takes where the rule leaves it open "
+                   "(default 0.2); an error where the rule fixes its own shares")
     b.add_argument("--validation-folds", type=int, default=2, metavar="K",
                    help="rolling-origin folds: fold 1 validates on the largest rows, fold 2 carves the same "
                    "share again from the rest, and so on; candidates are ranked by their mean R2 (default 2; "
@@ -97,17 +115,21 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.task or args.csv:
             raise LawagentError("--resume takes the run folder only; the task comes from its config.json")
+        if args.validation or args.validation_fraction is not None:
+            raise LawagentError("--resume keeps the run's validation protocol; --validation and "
+                                "--validation-fraction cannot change it")
         result = resume_run(args.resume, time_limit=args.time, proposer_options=opts or None, **common)
     else:
         kw = dict(common, time_limit=180.0 if args.time is None else args.time, batch_size=args.batch_size,
                   seed=args.seed, out_dir=args.out, run_id=args.run_id, seed_laws=args.seed_law,
-                  validation_fraction=args.validation_fraction, validation_folds=args.validation_folds,
+                  validation=args.validation, validation_fraction=args.validation_fraction,
+                  validation_folds=args.validation_folds,
                   top_k=args.top_k,
                   proposer=args.proposer or "symbolic", proposer_options=opts or None)
         if args.task and args.csv:
             raise LawagentError("give either --task NAME or a CSV file, not both")
         if args.task:
-            for flag in ("features", "target", "group", "holdout", "name"):
+            for flag in ("features", "target", "group", "holdout", "name", "scale"):
                 if getattr(args, flag):
                     raise LawagentError(f"--{flag} is for a CSV; a bundled task defines its own")
             result = discover(args.task, **kw)
@@ -115,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.features or not args.target:
                 raise LawagentError("a CSV needs --features a,b and --target y (and usually --holdout RULE)")
             result = discover_csv(args.csv, args.features, args.target, group=args.group, holdout=args.holdout,
-                                  name=args.name, parameter_budget=args.budget, **kw)
+                                  name=args.name, parameter_budget=args.budget, scale=args.scale, **kw)
         else:
             raise LawagentError("give --task NAME (see `lawagent tasks`), a CSV file, or --resume RUN_DIR")
     if args.json:
@@ -134,8 +156,14 @@ def render(result) -> str:
     rows = [[int(r.complexity), r.val_r2, getattr(r, "cv_r2", r.val_r2), r.fit_r2, r.formula]
             for r in result.equations.itertuples()]
     lines.append(table(["complexity", "val R2", "cv R2", "fit R2", "formula"], rows, max_width=90))
-    lines += ["", f"best law (simplest within 10% of the best cross-validated NMSE): {best.formula}",
+    sel = best.selection or {}
+    lines += ["", f"validation: {result.protocol}" if result.protocol else "",
+              f"best law: {best.formula}",
               f"  {len(best.parameters)} parameters, complexity {best.complexity}, origin {best.origin or '-'}"]
+    if sel:
+        folds = ", ".join(_r2(v) for v in sel.get("fold_r2") or [])
+        lines.append(f"  {sel.get('why', '')}: selection score {_r2(sel.get('score'))} = mean fold R2 "
+                     f"{_r2(sel.get('cv_r2'))} (folds {folds}) - probe {_r2(sel.get('probe'))}")
     groups = list(best.params.items())
     prow = [[g, ", ".join(f"{k}={fmt(v)}" for k, v in ps.items())] for g, ps in groups[:10]]
     lines.append(table(["group", "fitted parameters (all training rows)"], prow, max_width=110))

@@ -41,6 +41,7 @@ class DiscoveryResult:
     history: list[list[Any]] = field(default_factory=list)
     stopped: str = ""
     seed: int = 0
+    protocol: str = ""  # how validation rows were carved (lawagent.selection.protocol)
 
     def predict(self, X: Mapping[str, Any] | pd.DataFrame, groups: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
         """Predictions (n, n_targets) of the best law, with its per-group parameters."""
@@ -77,6 +78,7 @@ class DiscoveryResult:
             n_evaluated=int(final["n_evaluated"]), seconds=float(final["seconds"]),
             proposer_stats=final.get("proposer_stats") or {}, reference=LawRecord.from_dict(ref) if ref else None,
             history=final.get("history") or [], stopped=final.get("stopped", ""), seed=int(final.get("seed", 0)),
+            protocol=(final.get("protocol") or {}).get("rule", ""),
         )
 
     def export(self, fmt: str, which: str | int | None = None) -> str:
@@ -200,8 +202,9 @@ def discover(
     settings = RunSettings(seed=seed, batch_size=batch_size, workers=workers, top_k=top_k,
                            candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress)
     out = Progress(progress)
-    out.message(f"validation: {protocol.describe()}; " + ", ".join(
-        f"fold {i + 1}: {len(f.val)} rows ({f.rule})" for i, f in enumerate(view.folds)))
+    validation_text = f"{protocol.describe()}; " + ", ".join(
+        f"fold {i + 1}: {f.rule} ({len(f.val)} rows)" for i, f in enumerate(view.folds))
+    out.message(f"validation: {validation_text}")
     try:
         pop, state, extras = run_search(view, proposer, run_dir, budget, settings, seed_laws, resume=resume)
         if state.stopped == "interrupted":
@@ -221,7 +224,7 @@ def discover(
     result = DiscoveryResult(
         task_name=task.name, run_dir=run_dir.path, equations=equations, best=laws[0], laws=laws,
         n_evaluated=len(pop), seconds=state.seconds, proposer_stats=stats, reference=reference,
-        history=state.history, stopped=state.stopped, seed=seed,
+        history=state.history, stopped=state.stopped, seed=seed, protocol=validation_text,
     )
     run_dir.write(FINAL, {
         "lawagent_version": _version(), "run_id": run_id, "task": config["task"],
@@ -229,7 +232,7 @@ def discover(
         "reference": reference.to_dict() if reference else None,
         "n_evaluated": result.n_evaluated, "seconds": result.seconds, "seed": seed, "proposer": proposer_name,
         "proposer_stats": stats, "history": state.history, "stopped": state.stopped, "notes": notes,
-        "protocol": {"rule": protocol.describe(), "folds": [{"rule": f.rule, "fit_rows": len(f.fit),
+        "protocol": {"rule": validation_text, "folds": [{"rule": f.rule, "fit_rows": len(f.fit),
                                                              "val_rows": len(f.val)} for f in view.folds]},
         "equations": equations.to_dict(orient="records"),
     })

@@ -368,7 +368,8 @@ def finalize(
     """Refit the finalists on all training rows and score them on the test rows (reporting only).
 
     The order (and so the best law) is fixed by :mod:`lawagent.selection.rank` before
-    ``task.test()`` is called; each law keeps the numbers that placed it.
+    ``task.test()`` is called; each law keeps the numbers that placed it. A task without
+    test rows (``Task.without_test``) gets the same laws, with no test scores.
     """
     finalists = final_candidates(pop, top_k)
     if not finalists:
@@ -378,7 +379,7 @@ def finalize(
     per_law = FINAL_FIT.time_limit if time_limit is None else min(FINAL_FIT.time_limit, max(10.0, time_limit / 15))
     options = replace(FINAL_FIT, time_limit=per_law)
     train = task.train()
-    test = task.test()  # the only call: the search is over
+    test = task.test() if task.n_test else None  # the only call: the search is over
     laws: list[LawRecord] = []
     notes: list[str] = []
     top_score = max(r.score for r in finalists) if finalists else 0.0
@@ -416,5 +417,5 @@ def _bounds(raw) -> dict[str, tuple[float, float]]:
 def _final_evaluation(task: Task, law, train, test, options) -> Evaluation:
     start = time.perf_counter()
     result = fit_split(law, train, options)
-    return Evaluation(task.name, law, result, score_split(result, test), score_split(result, train),
-                      time.perf_counter() - start)
+    return Evaluation(task.name, law, result, None if test is None else score_split(result, test),
+                      score_split(result, train), time.perf_counter() - start)

@@ -1,34 +1,29 @@
 """Prompts for LLM proposers: the task, its training data, the population, and the rules.
 
-Two sizes: the full prompt for capable hosted models, and a compact one for
-small local models (a 2k-token context, and they copy the shape of the example
-answers more than they follow instructions). Both end with few-shot example
-turns whose answers are one law per line, ``formula  # rationale``. The
-examples use made-up variables (x, n, d) and are not any bundled task's law.
+The texts are data, not code: ``templates/*.txt`` (``string.Template``, ``$name``
+placeholders) and ``templates/few_shot.toml``. Two sizes: ``full.txt`` for capable
+hosted models, ``compact.txt`` for small local models (a 2k-token context, and
+they copy the shape of the example answers more than they follow instructions).
+Both follow the system text and the few-shot example turns.
+
+Everything a prompt says comes from the proposal context, i.e. from the
+train-only :class:`~lawagent.selection.view.TaskInfo` and the population's
+validation numbers: where the law must extrapolate is said as the person who
+made the split could say it, never with a value read off the test rows.
 """
 
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from string import Template
 from typing import Sequence
 
 from lawagent.law.parse import FUNCTIONS
 from lawagent.proposers.base import CandidateRecord, ProposalContext, TaskInfo
-
-FEW_SHOT: list[tuple[str, str]] = [
-    (
-        "Features: x (training steps). Target: err (lower is better). At most 3 parameters. Write 2 laws.",
-        "A/x^alpha + E  # power-law decay to an irreducible floor\n"
-        "E + A*exp(-k*x)  # exponential approach to a floor",
-    ),
-    (
-        "Features: n (model size), d (dataset size). Target: loss (lower is better). At most 5 parameters. Write 3 laws.",
-        "E + (A/n)^alpha + (B/d)^beta  # separate power laws in model and data size\n"
-        "E + A/(n^alpha*d^beta)  # one power law in the product\n"
-        "E + A*log(1 + B/(n*d))^alpha  # saturating in the combined scale",
-    ),
-]
 
 
 @dataclass(frozen=True)
@@ -39,21 +34,25 @@ class Rejection:
     error: str
 
 
+@cache
+def template(name: str) -> Template:
+    """``templates/<name>.txt`` (trailing newline dropped)."""
+    return Template(resources.files("lawagent.llm").joinpath("templates", f"{name}.txt").read_text("utf-8").rstrip("\n"))
+
+
+@cache
+def few_shot() -> tuple[tuple[str, str], ...]:
+    """The example (question, answer) turns."""
+    text = resources.files("lawagent.llm").joinpath("templates", "few_shot.toml").read_text("utf-8")
+    return tuple((e["question"], e["answer"]) for e in tomllib.loads(text)["example"])
+
+
 def rules(info: TaskInfo) -> str:
-    functions = ", ".join(FUNCTIONS)
     multi = ""
     if len(info.targets) > 1:
-        multi = (f" This task has {len(info.targets)} targets: write one formula per target on the same line, "
-                 f"separated by '; ', in the order {', '.join(info.targets)}.")
-    return (
-        "You discover scaling laws: closed-form formulas that predict the target from the features and "
-        "extrapolate to larger scale. Write each law in this formula language: numbers; the feature names "
-        "exactly as given; parameter names (any other short name such as A, B, E, alpha, beta; their values "
-        "are fitted to the data separately for each group, so do not write numbers for them); + - * / ^ and "
-        f"parentheses; the functions {functions}. At most {info.parameter_budget} parameters per law.{multi} "
-        "Answer with one law per line as `formula  # one-line rationale`, nothing else: no prose, no LaTeX, "
-        "no numbering, no 'y ='."
-    )
+        multi = template("multi_target").substitute(n_targets=len(info.targets), targets=", ".join(info.targets))
+    return template("system").substitute(functions=", ".join(FUNCTIONS), budget=info.parameter_budget,
+                                         multi_target=multi)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -112,31 +111,31 @@ def failures(context: ProposalContext, rejected: Sequence[Rejection], limit: int
     return "\n".join(lines)
 
 
+def _collapse(text: str) -> str:
+    """Drop the blank paragraphs an empty placeholder leaves behind."""
+    return "\n\n".join(p.strip("\n") for p in text.split("\n\n") if p.strip())
+
+
 def build_messages(context: ProposalContext, k: int, rejected: Sequence[Rejection] = (), compact: bool = False) -> list[dict]:
     """Chat messages asking for ``k`` new laws for the context's task."""
     info = context.info
     if compact:
-        task = (f"Features:\n{_features(info)}\nTarget: {_targets(info)}.\n"
-                f"At most {info.parameter_budget} parameters.")
-        parts = [task, population(context, 3, 0, False), failures(context, rejected, 2),
-                 f"Write {k} law{'s' if k > 1 else ''} using {', '.join(info.features)}."]
+        body = template("compact").substitute(
+            features=_features(info), targets=_targets(info), budget=info.parameter_budget,
+            population=population(context, 3, 0, False), failures=failures(context, rejected, 2),
+            k=k, laws="laws" if k > 1 else "law", feature_names=", ".join(info.features))
     else:
-        parts = [
-            f"Task: {info.title or info.name}\n{_clip(info.description, 1200)}",
-            f"Features:\n{_features(info)}\nTarget(s): {_targets(info)}",
-            f"Training data summary:\n{_clip(info.data_summary, 1500)}" if info.data_summary else "",
-            f"Sample training rows (CSV):\n{_clip(info.sample_rows, 1200)}" if info.sample_rows else "",
-            f"Parameter budget: at most {info.parameter_budget} parameters per law.",
-            population(context, 6, 4, True),
-            failures(context, rejected, 6),
-            f"Write {k} new laws, different from those above, that could fit better and extrapolate to larger "
-            "scale. One per line: `formula  # rationale`.",
-        ]
+        body = template("full").substitute(
+            title=info.title or info.name, description=_clip(info.description, 1200), features=_features(info),
+            targets=_targets(info), extrapolation=info.extrapolation or "larger scale than the training rows",
+            data_summary=_clip(info.data_summary, 1500), sample_rows=_clip(info.sample_rows, 1200),
+            budget=info.parameter_budget, population=population(context, 6, 4, True),
+            failures=failures(context, rejected, 6), k=k)
     messages = [{"role": "system", "content": rules(info)}]
-    for question, answer in FEW_SHOT:
+    for question, answer in few_shot():
         messages.append({"role": "user", "content": question})
         messages.append({"role": "assistant", "content": answer})
-    messages.append({"role": "user", "content": "\n\n".join(p for p in parts if p)})
+    messages.append({"role": "user", "content": _collapse(body)})
     return messages
 
 

@@ -92,7 +92,7 @@ class Protocol:
             return f"the largest {pct} of each group's training rows by {scale}"
         rule = format_rule(_display(self.template))
         if self.origin == "holdout":
-            how = f"derived from the holdout rule {self.source_rule!r}: "
+            how = f"derived from the holdout rule {self.source_rule!r}, the same cut one step down: "
         elif self.origin == "task":
             how = "the task's own rule: "
         else:
