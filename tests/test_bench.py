@@ -88,11 +88,11 @@ def test_published_numbers_cover_every_task_with_a_source():
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
-    """2 small tasks x 2 seeds, offline proposer, in-process, iteration-limited (deterministic)."""
+    """2 small tasks x 2 seeds, offline proposer, in-process, candidate-limited (deterministic)."""
     out = tmp_path_factory.mktemp("bench")
-    # time_per_cell=900 only so that discovery's final refit gets FINAL_FIT's own 60 s limit (as `evaluate`);
-    # the search stops after 2 iterations of 8 candidates
-    config = BenchConfig(proposer="symbolic", tasks=TASKS, seeds=[0, 1], time_per_cell=900.0, iterations=2,
+    # no time budget: the search stops after 16 candidates (2 iterations of 8), and the final refit
+    # gets FINAL_FIT's own 60 s limit (as `evaluate`)
+    config = BenchConfig(proposer="symbolic", tasks=TASKS, seeds=[0, 1], time_per_cell=None, max_candidates=16,
                          batch_size=8, jobs=1, workers=0, id="tiny", out=str(out))
     summary = run_bench(config)
     return config, summary
@@ -107,15 +107,24 @@ def test_bench_writes_a_leaderboard(bench):
     assert (d / "leaderboard.png").read_bytes()[:4] == b"\x89PNG"
     rows = list(csv.DictReader(open(d / "leaderboard.csv")))
     assert [r["task"] for r in rows] == TASKS + ["mean over tasks", "mean, R² clipped to [−1, 1]"]
-    cells = {t: [json.loads((cell_dir(d, t, s) / "final.json").read_text())["best"]["test"]["r2"] for s in (0, 1)]
-             for t in TASKS}
+    finals = {t: [json.loads((cell_dir(d, t, s) / "final.json").read_text())["best"] for s in (0, 1)] for t in TASKS}
     for r in rows[:2]:
-        assert float(r["r2_mean"]) == pytest.approx(np.mean(cells[r["task"]]), abs=1e-12)
-        assert float(r["r2_best"]) == pytest.approx(max(cells[r["task"]]), abs=1e-12)
+        bests = finals[r["task"]]
+        r2s = [b["test"]["r2"] for b in bests]
+        assert float(r["r2_mean"]) == pytest.approx(np.mean(r2s), abs=1e-12)
+        # the selected seed is the one with the better *selection* score, never the better test R²
+        scores = [b["selection"]["score"] for b in bests]
+        chosen = int(np.argmax(scores))
+        assert int(r["selected_seed"]) == chosen
+        assert float(r["r2_selected"]) == pytest.approx(r2s[chosen], abs=1e-12)
+        assert float(r["r2_oracle_picked_on_test"]) == pytest.approx(max(r2s), abs=1e-12)
         assert r["published_sldagent_r2"] and r["reference_r2_ours"]
     assert float(rows[2]["r2_mean"]) == pytest.approx(np.mean([float(r["r2_mean"]) for r in rows[:2]]))
     md = (d / "leaderboard.md").read_text()
     assert "mean over tasks" in md and "arXiv:2507.21184" in md and "largest difference 0.00e+00" in md
+    assert "candidates budget" in md and "release measurement" in md
+    main_table, oracle = md.split("## Oracle (picked on test")
+    assert "SLDAgent best of 5" not in main_table and "SLDAgent best of 5" in oracle
 
 
 def test_bench_numbers_agree_with_lawagent_evaluate(bench, capsys):
@@ -140,6 +149,10 @@ def test_same_cell_twice_gives_the_same_number(bench, tmp_path):
     a = json.loads((cell_dir(config.bench_dir, TASKS[0], 1) / "bench_cell.json").read_text())
     b = json.loads((cell_dir(again.bench_dir, TASKS[0], 1) / "bench_cell.json").read_text())
     assert (a["formula"], a["test"]["r2"], a["n_evaluated"]) == (b["formula"], b["test"]["r2"], b["n_evaluated"])
+    cells = [(d / "cells" / f"{TASKS[0]}-s1" / "candidates.jsonl").read_text().splitlines()
+             for d in (config.bench_dir, again.bench_dir)]
+    strip = lambda line: {k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
+    assert [strip(x) for x in cells[0]] == [strip(x) for x in cells[1]]  # every candidate reproduced
     rows, _, _ = compare(config.bench_dir, again.bench_dir)
     assert rows[0]["task"] == TASKS[0] and "delta_mean" in rows[0]
 
@@ -157,7 +170,7 @@ def test_bench_resumes_and_refuses_other_options(bench):
     redone = json.loads((cell / "bench_cell.json").read_text())
     assert redone["resumed"] is True and redone["formula"] == before
     with pytest.raises(LawagentError, match="another --id"):
-        run_bench(replace(config, time_per_cell=5.0))
+        run_bench(replace(config, max_candidates=24))
 
 
 def test_bench_cli_compare_and_errors(bench, capsys, tmp_path):
@@ -165,10 +178,10 @@ def test_bench_cli_compare_and_errors(bench, capsys, tmp_path):
     out = str(Path(config.out))
     assert main(["bench", "compare", "tiny", "tiny", "--out", out, "--save", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "Δ mean (B − A)" in text and "+0.0000" in text
+    assert "Δ mean (B − A)" in text and "+0.0000" in text and "Δ selected" in text
     assert (tmp_path / "compare.png").is_file() and (tmp_path / "compare.csv").is_file()
     assert main(["bench", "leaderboard", "tiny", "--out", out]) == 0
-    assert "# Leaderboard: bench-tiny" in capsys.readouterr().out
+    assert "# Leaderboard (test rows: a release measurement): bench-tiny" in capsys.readouterr().out
     assert main(["bench", "--tasks", "no_such_task", "--out", out]) == 2
     assert "unknown task" in capsys.readouterr().err
     assert main(["bench", "compare", "tiny", "nope", "--out", out]) == 2
@@ -180,7 +193,7 @@ def test_llm_bench_reports_tokens(tmp_path):
 
     reply = "E + A/num_params^alpha\nE + A/(num_params*parallel_size)^alpha\n"
     with FakeLLMServer(default=Step(reply)) as server:
-        config = BenchConfig(proposer="llm", tasks=["parallel_scaling_law"], seeds=[0], time_per_cell=900.0,
+        config = BenchConfig(proposer="llm", tasks=["parallel_scaling_law"], seeds=[0], time_per_cell=None,
                              iterations=1, batch_size=4, jobs=1, id="llm", out=str(tmp_path),
                              proposer_options=dict(model="openai/fake", api_base=server.api_base, client="openai",
                                                    timeout=5.0))
@@ -190,3 +203,32 @@ def test_llm_bench_reports_tokens(tmp_path):
     assert lb.llm and lb.rows[0].tokens[0] > 0
     md = (config.bench_dir / "leaderboard.md").read_text()
     assert "| tokens | cost $ |" in md and "llm (openai/fake)" in md
+
+
+def test_dev_bench_reads_no_test_row(tmp_path, monkeypatch):
+    """--dev: every cell, the reference and the recompute check run on the development split."""
+    from lawagent.task import Task
+
+    def no_test_rows(self):
+        if not self.dev:
+            raise AssertionError("a --dev benchmark read a test row")
+        return real_test(self)
+
+    real_test = Task.test
+    monkeypatch.setattr(Task, "test", no_test_rows)
+    config = BenchConfig(proposer="symbolic", tasks=["parallel_scaling_law"], seeds=[0], time_per_cell=None,
+                         max_candidates=8, batch_size=8, jobs=1, workers=0, dev=True, out=str(tmp_path),
+                         proposer_options={"blocks": "generic"})
+    summary = run_bench(config)
+    assert not summary["failures"] and config.id == "dev-symbolic-generic-8c"
+    md = (config.bench_dir / "leaderboard.md").read_text()
+    assert md.startswith("# Leaderboard (dev split: no test row was read)") and "generic blocks only" in md
+    assert "SLDBench ref. (pub.)" not in md  # published test-row numbers are not comparable here
+    final = json.loads((cell_dir(config.bench_dir, "parallel_scaling_law", 0) / "final.json").read_text())
+    assert final["task"]["dev"] is True and final["best"]["test"]["n_rows"] == 12  # validation fold 1 of 36 rows
+    # a dev benchmark and a test-row one score different rows: no side by side
+    monkeypatch.setattr(Task, "test", real_test)
+    tiny = replace(config, dev=False, id="t", proposer_options={})
+    run_bench(tiny)
+    with pytest.raises(LawagentError, match="cannot compare"):
+        compare(config.bench_dir, tiny.bench_dir)

@@ -109,6 +109,7 @@ class Task:
     holdout: str | None = None  # the holdout rule that made the test split (None: a train/test column)
     validation_rule: str | None = None  # the task's own validation rule (see lawagent.selection.protocol)
     validation_reason: str = ""  # why the task overrides the protocol's default
+    dev: bool = False  # a development split: test rows dropped, validation fold 1 as pseudo-test (selection.dev)
 
     # -- splits ---------------------------------------------------------
     def train(self) -> DataSplit:

@@ -72,12 +72,14 @@ def leaderboard_figure(runs: Sequence[tuple[str, Any]], path: str | Path) -> Pat
             bottom.scatter([x[i]], [max(1.0 - r.published_sldagent_r2, _FLOOR)], marker="x", color="tab:red", s=50,
                            zorder=5)
             pub_drawn = True
-    top.set_ylabel("held-out test R²")
+    dev = any(getattr(lb, "dev", False) for _, lb in runs)
+    top.set_ylabel("dev pseudo-test R²" if dev else "held-out test R²")
     top.set_ylim(max(-1.05, lowest - 0.05), 1.02)
     top.axhline(0, color="grey", linewidth=0.5)
     top.grid(axis="y", alpha=0.3)
     top.legend(fontsize=8, loc="lower left")
-    top.set_title("Test R² per task (bars: mean over seeds ± std; dots: seeds)", fontsize=10)
+    top.set_title(("Dev-split R² (no test row read)" if dev else "Test R²")
+                  + " per task (bars: mean over seeds ± std; dots: seeds)", fontsize=10)
     bottom.set_yscale("log")
     bottom.set_ylabel("1 − R² = NMSE (log; lower is better)")
     bottom.grid(axis="y", alpha=0.3, which="both")

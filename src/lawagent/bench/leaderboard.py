@@ -1,10 +1,17 @@
 """The leaderboard of one benchmark run, and the side-by-side of two.
 
-Per task: mean, best and spread (sample std over seeds) of held-out R², mean
-NMSE and NMAE, wall time, candidates evaluated, and for LLM runs tokens and
-cost; then the mean over tasks. Beside them: the task's human-derived law
-refit by our harness (``evaluate(task, reference_law(task))``, cached in
-reference.json) and SLDBench's published numbers (:mod:`lawagent.bench.published`).
+Per task: mean and spread (sample std over seeds) of held-out R², the R² of
+the *selected* seed (the one whose law has the best selection score: picked
+without the test rows, as a user would), mean NMSE and NMAE, wall time,
+candidates evaluated, and for LLM runs tokens and cost; then the mean over
+tasks. Beside them: the task's reference law refit by our harness
+(``evaluate(task, reference_law(task))``, cached in reference.json; marked
+where the reference is lawagent's own baseline, not a published law) and,
+for test-row benchmarks, SLDBench's published numbers
+(:mod:`lawagent.bench.published`). The best seed by test R² is shown only in
+its own section, labelled an oracle. A ``--dev`` benchmark says so in its
+title and reads no test row: its R² is on the pseudo-test rows of the
+development split.
 
 Every cell's test R² is also recomputed here from its stored parameters
 (``LawRecord.predict`` + ``score``) as a check that the saved number is what the
@@ -24,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from lawagent.bench.published import CAVEATS, PUBLISHED_MEANS, SOURCES, published
-from lawagent.bench.runner import CELL_FILE, FINAL, _write_json, load_manifest, write_text_atomic
+from lawagent.bench.runner import CELL_FILE, FINAL, _write_json, bench_task, budget_kind, load_manifest, write_text_atomic
 from lawagent.errors import LawagentError
 
 REFERENCE_FILE = "reference.json"
@@ -42,9 +49,12 @@ class TaskRow:
     evaluated: list[float]
     tokens: list[float]
     cost: list[float]
-    best_formula: str = ""
+    best_formula: str = ""  # the selected seed's law
     r2_by_seed: dict[int, float] = field(default_factory=dict)
+    selection_by_seed: dict[int, float] = field(default_factory=dict)  # the best law's selection score per seed
+    formula_by_seed: dict[int, str] = field(default_factory=dict)
     reference_r2: float | None = None
+    reference_is_baseline: bool = False  # the task's reference is lawagent's own baseline, not a published law
     published_reference_r2: float | None = None
     published_sldagent_r2: float | None = None
     published_sldagent_best_r2: float | None = None
@@ -59,13 +69,28 @@ class TaskRow:
         return float(np.std(self.r2, ddof=1)) if len(self.r2) > 1 else math.nan
 
     @property
-    def r2_best(self) -> float:
+    def selected_seed(self) -> int | None:
+        """The seed whose law has the best selection score (ties: lower seed): chosen without test rows."""
+        scored = {s: v for s, v in self.selection_by_seed.items() if _finite(v)}
+        if not scored:
+            return None
+        return min(scored, key=lambda s: (-scored[s], s))
+
+    @property
+    def r2_selected(self) -> float:
+        seed = self.selected_seed
+        return self.r2_by_seed.get(seed, math.nan) if seed is not None else math.nan
+
+    @property
+    def r2_oracle(self) -> float:
+        """The best seed *by test R²*: for diagnosis only, never a comparable number."""
         return max(self.r2) if self.r2 else math.nan
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "task": self.task, "seeds": self.seeds, "failed": self.failed,
-            "r2_mean": self.r2_mean, "r2_std": self.r2_std, "r2_best": self.r2_best,
+            "r2_mean": self.r2_mean, "r2_std": self.r2_std, "r2_selected": self.r2_selected,
+            "selected_seed": self.selected_seed, "r2_oracle_picked_on_test": self.r2_oracle,
             "r2_worst": min(self.r2) if self.r2 else math.nan,
             "nmse_mean": _mean(self.nmse), "nmae_mean": _mean(self.nmae),
             "seconds_mean": _mean(self.seconds), "evaluated_mean": _mean(self.evaluated),
@@ -91,14 +116,18 @@ class Leaderboard:
     def llm(self) -> bool:
         return any(r.tokens for r in self.rows)
 
+    @property
+    def dev(self) -> bool:
+        return bool(self.manifest.get("dev"))
+
     def clipped_mean_row(self) -> dict[str, Any]:
         """Mean over tasks with every R² clipped to [−1, 1] first, as SLDBench's leaderboard does."""
         clip = lambda v: min(1.0, max(-1.0, v))  # noqa: E731
         means = [float(np.mean([clip(v) for v in r.r2])) for r in self.rows if r.r2]
-        bests = [clip(r.r2_best) for r in self.rows if r.r2]
+        chosen = [clip(r.r2_selected) for r in self.rows if _finite(r.r2_selected)]
         refs = [r.reference_r2 for r in self.rows]
         return {"task": "mean, R² clipped to [−1, 1]", "r2_mean": _mean(means) if len(means) == len(self.rows) else math.nan,
-                "r2_best": _mean(bests) if len(bests) == len(self.rows) else math.nan,
+                "r2_selected": _mean(chosen) if len(chosen) == len(self.rows) else math.nan,
                 "reference_r2_ours": _mean([clip(v) for v in refs]) if all(_finite(v) for v in refs) else math.nan,
                 "published_reference_r2": _mean([r.published_reference_r2 for r in self.rows])
                 if all(r.published_reference_r2 is not None for r in self.rows) else math.nan}
@@ -107,7 +136,7 @@ class Leaderboard:
         """Mean over tasks of each per-task column (NaN when a task lacks the value)."""
         dicts = [r.as_dict() for r in self.rows]
         out: dict[str, Any] = {"task": "mean over tasks", "seeds": sum(r.seeds for r in self.rows),
-                               "failed": sum(r.failed for r in self.rows), "best_formula": ""}
+                               "failed": sum(r.failed for r in self.rows), "best_formula": "", "selected_seed": None}
         for k in dicts[0] if dicts else []:
             if k in out:
                 continue
@@ -142,6 +171,18 @@ def load_cells(bench_dir: Path) -> list[dict[str, Any]]:
     return cells
 
 
+def _selection_score(cell: dict[str, Any]) -> float:
+    """The cell's chosen law's selection score (from bench_cell.json, else final.json)."""
+    v = cell.get("selection_score")
+    if not _finite(v) and cell.get("dir"):
+        try:
+            best = json.loads((Path(cell["dir"]) / FINAL).read_text(encoding="utf-8")).get("best") or {}
+        except (OSError, json.JSONDecodeError):
+            best = {}
+        v = (best.get("selection") or {}).get("score")
+    return float(v) if _finite(v) else math.nan
+
+
 def _stats(cell: dict[str, Any]) -> tuple[float | None, float | None]:
     """(tokens, cost) from a cell's proposer_stats, whatever the LLM proposer calls them."""
     stats = cell.get("proposer_stats") or {}
@@ -158,10 +199,12 @@ def _stats(cell: dict[str, Any]) -> tuple[float | None, float | None]:
     return tokens, cost
 
 
-def reference_scores(bench_dir: Path, tasks: list[str]) -> dict[str, dict[str, Any]]:
-    """The reference law of each task refit by our harness (FINAL_FIT, seed 0), cached in reference.json."""
+def reference_scores(bench_dir: Path, tasks: list[str], dev: bool = False) -> dict[str, dict[str, Any]]:
+    """The reference law of each task refit by our harness (FINAL_FIT, seed 0), cached in reference.json.
+
+    On a ``--dev`` benchmark the reference is fitted and scored on the development split too.
+    """
     from lawagent.evaluate import FINAL_FIT, evaluate, reference_law
-    from lawagent.task import load_task
 
     path = Path(bench_dir) / REFERENCE_FILE
     cache: dict[str, dict[str, Any]] = {}
@@ -175,12 +218,13 @@ def reference_scores(bench_dir: Path, tasks: list[str]) -> dict[str, dict[str, A
         if name in cache:
             continue
         try:
-            task = load_task(name)
+            task = bench_task(name, dev)
             law = reference_law(task)
             ev = evaluate(task, law, FINAL_FIT)
             cache[name] = {"formula": law.text(), "r2": ev.test.r2, "nmse": ev.test.nmse, "nmae": ev.test.nmae,
                            "failed": ev.test.failed, "message": ev.test.message, "seconds": ev.seconds,
-                           "fit": "lawagent.evaluate.FINAL_FIT (seed 0)"}
+                           "fit": "lawagent.evaluate.FINAL_FIT (seed 0)",
+                           "baseline": "baseline chosen by lawagent" in (task.reference.notes or "")}
         except LawagentError as err:
             cache[name] = {"formula": None, "r2": None, "message": str(err)}
         changed = True
@@ -189,18 +233,17 @@ def reference_scores(bench_dir: Path, tasks: list[str]) -> dict[str, dict[str, A
     return cache
 
 
-def recompute_test_r2(cell: dict[str, Any]) -> float | None:
+def recompute_test_r2(cell: dict[str, Any], dev: bool = False) -> float | None:
     """The cell's test R² recomputed from its saved law and parameters (LawRecord.predict + score)."""
     from lawagent.records import LawRecord
     from lawagent.scoring import score
-    from lawagent.task import load_task
 
     final = json.loads((Path(cell["dir"]) / FINAL).read_text(encoding="utf-8"))
     best = final.get("best")
     if not isinstance(best, dict):
         return None
     record = LawRecord.from_dict(best)
-    test = load_task(cell["task"]).test()
+    test = bench_task(cell["task"], dev).test()
     with np.errstate(all="ignore"):
         return score(test.y, record.predict(test.X, test.groups), test.groups).r2
 
@@ -217,14 +260,14 @@ def build_leaderboard(bench_dir: Path, *, check: bool = True, reference: bool = 
     for t in by_task:
         if t not in tasks:
             tasks.append(t)
-    refs = reference_scores(bench_dir, tasks) if reference else {}
+    dev = bool(manifest.get("dev"))
+    refs = reference_scores(bench_dir, tasks, dev) if reference else {}
     rows, missing, max_diff = [], [], 0.0
     for t in tasks:
         got = [c for c in by_task.get(t, []) if c.get("seed") in seeds or not seeds]
         have = {c["seed"] for c in got}
         missing += [f"{t}-s{s}" for s in seeds if s not in have]
         row = TaskRow(t, len(got), 0, [], [], [], [], [], [], [])
-        best_r2 = -math.inf
         for c in sorted(got, key=lambda c: c["seed"]):
             test = c.get("test") or {}
             r2 = test.get("r2")
@@ -234,6 +277,8 @@ def build_leaderboard(bench_dir: Path, *, check: bool = True, reference: bool = 
                 row.failed += 1
             row.r2.append(float(r2))
             row.r2_by_seed[int(c["seed"])] = float(r2)
+            row.selection_by_seed[int(c["seed"])] = _selection_score(c)
+            row.formula_by_seed[int(c["seed"])] = c.get("formula", "")
             row.nmse.append(float(test["nmse"]) if _finite(test.get("nmse")) else math.inf)
             row.nmae.append(float(test["nmae"]) if _finite(test.get("nmae")) else math.inf)
             wall = c.get("wall_seconds", c.get("seconds"))
@@ -246,16 +291,16 @@ def build_leaderboard(bench_dir: Path, *, check: bool = True, reference: bool = 
                 row.tokens.append(float(tokens))
             if cost is not None:
                 row.cost.append(float(cost))
-            if r2 > best_r2:
-                best_r2, row.best_formula = r2, c.get("formula", "")
             if check:
-                again = recompute_test_r2(c)
+                again = recompute_test_r2(c, dev)
                 if again is not None and _finite(r2) and _finite(again):
                     max_diff = max(max_diff, abs(again - r2))
                     c["recomputed_r2"] = again
+        row.best_formula = row.formula_by_seed.get(row.selected_seed, "") if row.selected_seed is not None else ""
         ref = refs.get(t) or {}
         row.reference_r2 = ref.get("r2")
-        pub = published(t)
+        row.reference_is_baseline = bool(ref.get("baseline"))
+        pub = None if dev else published(t)
         if pub is not None:
             row.published_reference_r2 = pub.reference_r2
             row.published_sldagent_r2 = pub.sldagent_r2
@@ -278,71 +323,127 @@ def _f(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
-def to_markdown(lb: Leaderboard) -> str:
-    m = lb.manifest
+BLOCKS_DISCLOSURE = (
+    "The symbolic proposer's starting blocks include law families of the scaling-law literature (Chinchilla, "
+    "Muennighoff, Clark, data mixing, broken power laws, learning-rate bowls), some of them the families of bundled "
+    "tasks' reference laws; `--blocks generic` leaves only generic motifs (powers, logs, exponentials, saturation, "
+    "products), so that recall can be told apart from discovery.")
+
+
+def _budget_text(m: dict[str, Any]) -> str:
+    kind = budget_kind(m)
+    parts = []
+    if m.get("max_candidates") is not None:
+        parts.append(f"{m['max_candidates']} candidates")
+    if m.get("iterations") is not None:
+        parts.append(f"{m['iterations']} iterations")
+    if m.get("time_per_cell") is not None:
+        parts.append(f"{m['time_per_cell']:g} s")
+    how = ("wall clock: cells depend on the machine and its load" if kind == "time"
+           else "a rerun with the same seeds reproduces every cell")
+    return f"{' / '.join(parts)} per cell ({kind} budget; {how})"
+
+
+def agent_text(m: dict[str, Any]) -> str:
     opts = m.get("proposer_options") or {}
     agent = m.get("proposer", "?") + (f" ({opts['model']})" if opts.get("model") else "")
-    budget = f"{m.get('time_per_cell', '?')} s per cell" + (f", {m['iterations']} iterations" if m.get("iterations") else "")
-    lines = [f"# Leaderboard: {lb.bench_dir.name}", "",
-             f"agent: **{agent}**; budget: {budget}; seeds: {', '.join(map(str, m.get('seeds', [])))}; "
-             f"lawagent {m.get('lawagent_version', '?')}; created {m.get('created', '?')}", "",
-             "Test R² = pooled held-out R² (1 − NMSE), SLDBench's metric; failures count as −1; values below −1 are "
-             "kept (SLDBench's leaderboard clips to [−1, 1]). "
-             "± is the sample standard deviation over seeds.", ""]
-    head = ["task", "seeds", "test R² mean ± std", "best", "NMSE", "NMAE", "wall s", "candidates"]
+    if opts.get("blocks") == "generic":
+        agent += ", generic blocks only"
+    return agent
+
+
+def to_markdown(lb: Leaderboard) -> str:
+    m = lb.manifest
+    title = f"# Leaderboard (dev split: no test row was read): {lb.bench_dir.name}" if lb.dev else \
+        f"# Leaderboard (test rows: a release measurement): {lb.bench_dir.name}"
+    what = ("R² = pooled R² on the **pseudo-test rows of the development split** (each task's validation fold 1, "
+            "carved from its training rows; discovery ran on the rest), SLDBench's metric; the real test rows were "
+            "dropped at load. Judge method changes here." if lb.dev else
+            "Test R² = pooled held-out R² (1 − NMSE), SLDBench's metric. A release measurement: methods are not "
+            "changed in response to it (they are judged with `lawagent bench --dev`).")
+    lines = [title, "",
+             f"agent: **{agent_text(m)}**; budget: {_budget_text(m)}; seeds: "
+             f"{', '.join(map(str, m.get('seeds', [])))}; lawagent {m.get('lawagent_version', '?')}; "
+             f"created {m.get('created', '?')}", "",
+             what + " Failures count as −1; values below −1 are kept (SLDBench's leaderboard clips to [−1, 1]). "
+             "± is the sample standard deviation over seeds. *selected* = the seed whose law has the best "
+             "selection score (validation only), as a user with one run would pick it.", ""]
+    head = ["task", "seeds", "R² mean ± std", "selected seed", "NMSE", "NMAE", "wall s", "candidates"]
     if lb.llm:
         head += ["tokens", "cost $"]
-    head += ["reference (ours)", "SLDBench ref. (pub.)", "SLDAgent (pub.)"]
+    head += ["reference law (ours)"]
+    if not lb.dev:
+        head += ["SLDBench ref. (pub.)", "SLDAgent mean (pub.)"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def row_cells(d: dict[str, Any], pub_agent: str) -> list[str]:
+    def row_cells(d: dict[str, Any], ref_mark: str, pub_agent: str) -> list[str]:
+        seed = d.get("selected_seed")
         cells = [d["task"], str(d["seeds"]) + (f" ({d['failed']} failed)" if d["failed"] else ""),
-                 f"{_f(d['r2_mean'])} ± {_f(d['r2_std'])}", _f(d["r2_best"]), _f(d["nmse_mean"]),
+                 f"{_f(d['r2_mean'])} ± {_f(d['r2_std'])}",
+                 _f(d["r2_selected"]) + (f" (s{seed})" if seed is not None else ""), _f(d["nmse_mean"]),
                  _f(d["nmae_mean"]), _f(d["seconds_mean"], 0), _f(d["evaluated_mean"], 0)]
         if lb.llm:
             cells += [_f(d["tokens_mean"], 0), _f(d["cost_total"], 4)]
-        return cells + [_f(d["reference_r2_ours"]), _f(d["published_reference_r2"], 3), pub_agent]
+        cells += [_f(d["reference_r2_ours"]) + ref_mark]
+        if not lb.dev:
+            cells += [_f(d["published_reference_r2"], 3), pub_agent]
+        return cells
 
     for r in lb.rows:
         d = r.as_dict()
-        pub = "–" if r.published_sldagent_r2 is None else f"{r.published_sldagent_r2:g} ({r.published_sldagent_best_r2:g})"
+        pub = "–" if r.published_sldagent_r2 is None else f"{r.published_sldagent_r2:g}"
         if r.published_note and "Claude" in r.published_note:
             pub += " †"
-        lines.append("| " + " | ".join(row_cells(d, pub)) + " |")
+        lines.append("| " + " | ".join(row_cells(d, " ‡" if r.reference_is_baseline else "", pub)) + " |")
     if lb.rows:
         mean = lb.mean_row()
-        lines.append("| " + " | ".join(f"**{c}**" if i == 0 else c for i, c in enumerate(row_cells(mean, "–"))) + " |")
+        lines.append("| " + " | ".join(f"**{c}**" if i == 0 else c for i, c in enumerate(row_cells(mean, "", "–")))
+                     + " |")
         clipped = lb.clipped_mean_row()
-        cells = ["*" + clipped["task"] + "*", "", _f(clipped["r2_mean"]), _f(clipped["r2_best"]), "", "", "", ""]
+        cells = ["*" + clipped["task"] + "*", "", _f(clipped["r2_mean"]), _f(clipped["r2_selected"]), "", "", "", ""]
         if lb.llm:
             cells += ["", ""]
-        cells += [_f(clipped["reference_r2_ours"]), _f(clipped["published_reference_r2"], 3), "–"]
+        cells += [_f(clipped["reference_r2_ours"])]
+        if not lb.dev:
+            cells += [_f(clipped["published_reference_r2"], 3), "–"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Best law per task (best seed)", ""]
+    lines += ["", "## The selected seed's law per task", ""]
     for r in lb.rows:
-        lines.append(f"- **{r.task}** (R² {_f(r.r2_best)}): `{r.best_formula}`")
+        lines.append(f"- **{r.task}** (seed {r.selected_seed}, R² {_f(r.r2_selected)}): `{r.best_formula}`")
     lines += ["", "## Notes", "",
-              "- *reference (ours)*: the task's human-derived law (`lawagent evaluate TASK --reference`) refit by "
-              "lawagent's harness on the same rows.",
-              f"- *published*: SLDBench's numbers, not recomputed: the reference law as scored by SLDBench, and "
-              f"SLDAgent (GPT-5) mean of 5 runs (best in parentheses); † = Claude Sonnet 4.5 (no GPT-5 figure). "
-              f"Stated means over tasks: reference {PUBLISHED_MEANS['reference_r2']}, SLDAgent "
-              f"{PUBLISHED_MEANS['sldagent_r2']} (the paper's own aggregate).",
-              f"- Sources: {SOURCES['paper']}; {SOURCES['leaderboard']}.",
-              f"- Caveats: {CAVEATS}"]
-    notes = [f"{r.task}: {r.published_note}" for r in lb.rows if r.published_note]
-    if notes:
-        lines.append("- " + "; ".join(notes) + ".")
-    lines.append(f"- Check: every cell's test R² recomputed from its saved law and parameters; largest "
+              "- *reference law (ours)*: the task's reference law (`lawagent evaluate TASK --reference`) refit by "
+              "lawagent's harness on the same rows" + (" (on the development split)" if lb.dev else "") +
+              "; ‡ = lawagent's own baseline (no published law for this task), not a law from the literature.",
+              f"- Blocks: {BLOCKS_DISCLOSURE}"]
+    if not lb.dev:
+        lines += [f"- *published*: SLDBench's numbers, not recomputed: the reference law as scored by SLDBench, and "
+                  f"SLDAgent (GPT-5) mean of 5 runs; † = Claude Sonnet 4.5 (no GPT-5 figure). Stated means over "
+                  f"tasks: reference {PUBLISHED_MEANS['reference_r2']}, SLDAgent {PUBLISHED_MEANS['sldagent_r2']} "
+                  f"(the paper's own aggregate).",
+                  f"- Sources: {SOURCES['paper']}; {SOURCES['leaderboard']}.",
+                  f"- Caveats: {CAVEATS}"]
+        notes = [f"{r.task}: {r.published_note}" for r in lb.rows if r.published_note]
+        if notes:
+            lines.append("- " + "; ".join(notes) + ".")
+    lines.append(f"- Check: every cell's R² recomputed from its saved law and parameters; largest "
                  f"difference {lb.max_recompute_diff:.2e}.")
     if lb.missing:
         lines.append(f"- Not finished (rerun the same command to resume): {', '.join(lb.missing)}.")
+    lines += ["", "## Oracle (picked on test: for diagnosis only)", "",
+              "The best seed *by the R² above*: what no user could pick without the held-out rows. Never compare it "
+              "with another system's mean.", ""]
+    oracle = [f"{r.task} {_f(r.r2_oracle)}" for r in lb.rows]
+    if not lb.dev:
+        oracle += [f"SLDAgent best of 5 (pub.) on {r.task} {r.published_sldagent_best_r2:g}" for r in lb.rows
+                   if r.published_sldagent_best_r2 is not None]
+    lines.append("; ".join(oracle) + ".")
     return "\n".join(lines) + "\n"
 
 
-CSV_COLUMNS = ["task", "seeds", "failed", "r2_mean", "r2_std", "r2_best", "r2_worst", "nmse_mean", "nmae_mean",
-               "seconds_mean", "evaluated_mean", "tokens_mean", "cost_total", "reference_r2_ours",
-               "published_reference_r2", "published_sldagent_r2", "published_sldagent_best_r2", "best_formula"]
+CSV_COLUMNS = ["task", "seeds", "failed", "r2_mean", "r2_std", "r2_selected", "selected_seed", "r2_worst",
+               "nmse_mean", "nmae_mean", "seconds_mean", "evaluated_mean", "tokens_mean", "cost_total",
+               "reference_r2_ours", "published_reference_r2", "published_sldagent_r2", "best_formula",
+               "r2_oracle_picked_on_test", "published_sldagent_best_r2"]
 
 
 def to_csv(lb: Leaderboard) -> str:
@@ -370,47 +471,52 @@ def write_leaderboard(bench_dir: Path) -> dict[str, Path]:
 
 def cells_csv(lb: Leaderboard) -> str:
     buf = io.StringIO()
-    cols = ["task", "seed", "test_r2", "recomputed_r2", "nmse", "nmae", "val_r2", "seconds", "n_evaluated",
-            "tokens", "cost", "n_parameters", "formula"]
+    cols = ["task", "seed", "test_r2", "recomputed_r2", "nmse", "nmae", "val_r2", "selection_score", "seconds",
+            "n_evaluated", "tokens", "cost", "n_parameters", "formula"]
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for c in sorted(lb.cells, key=lambda c: (c["task"], c["seed"])):
         t = c.get("test") or {}
         tokens, cost = _stats(c)
         w.writerow([c["task"], c["seed"], t.get("r2"), c.get("recomputed_r2"), t.get("nmse"), t.get("nmae"),
-                    c.get("val_r2"), c.get("seconds"), c.get("n_evaluated"), tokens, cost, c.get("n_parameters"),
-                    c.get("formula")])
+                    c.get("val_r2"), _selection_score(c), c.get("seconds"), c.get("n_evaluated"), tokens, cost,
+                    c.get("n_parameters"), c.get("formula")])
     return buf.getvalue()
 
 
 def label(lb: Leaderboard) -> str:
     m = lb.manifest
-    model = (m.get("proposer_options") or {}).get("model")
-    return f"{m.get('proposer', '?')}" + (f" ({model})" if model else "") + f", {m.get('time_per_cell', '?')}s"
+    budget = [f"{m['max_candidates']}c" if m.get("max_candidates") is not None else "",
+              f"{m['iterations']}it" if m.get("iterations") is not None else "",
+              f"{m['time_per_cell']:g}s" if m.get("time_per_cell") is not None else ""]
+    return ("dev: " if lb.dev else "") + agent_text(m) + ", " + " ".join(b for b in budget if b)
 
 
 # -- compare ------------------------------------------------------------------
 
 
 def compare(a: Path, b: Path) -> tuple[list[dict[str, Any]], Leaderboard, Leaderboard]:
-    """Per task: A and B mean/best test R² and B − A, over the tasks either has; then the mean over common tasks."""
+    """Per task: A and B mean and selected-seed R² and B − A, over the tasks either has; then the mean over common tasks."""
     la, lb_ = build_leaderboard(a, check=False), build_leaderboard(b, check=False)
+    if la.dev != lb_.dev:
+        raise LawagentError(f"cannot compare {la.bench_dir.name} with {lb_.bench_dir.name}: one scores the development "
+                            "split, the other the test rows")
     ra = {r.task: r for r in la.rows if r.r2}
     rb = {r.task: r for r in lb_.rows if r.r2}
     rows = []
     for t in list(dict.fromkeys([*ra, *rb])):
         x, y = ra.get(t), rb.get(t)
         rows.append({"task": t, "a_mean": x.r2_mean if x else math.nan, "a_std": x.r2_std if x else math.nan,
-                     "a_best": x.r2_best if x else math.nan, "a_seeds": x.seeds if x else 0,
+                     "a_selected": x.r2_selected if x else math.nan, "a_seeds": x.seeds if x else 0,
                      "b_mean": y.r2_mean if y else math.nan, "b_std": y.r2_std if y else math.nan,
-                     "b_best": y.r2_best if y else math.nan, "b_seeds": y.seeds if y else 0,
+                     "b_selected": y.r2_selected if y else math.nan, "b_seeds": y.seeds if y else 0,
                      "delta_mean": (y.r2_mean - x.r2_mean) if x and y else math.nan,
-                     "delta_best": (y.r2_best - x.r2_best) if x and y else math.nan,
+                     "delta_selected": (y.r2_selected - x.r2_selected) if x and y else math.nan,
                      "reference_r2_ours": _num((x or y).reference_r2)})
     common = [r for r in rows if _finite(r["delta_mean"])]
     if common:
         mean = {"task": f"mean over {len(common)} common tasks"}
-        for k in ("a_mean", "a_best", "b_mean", "b_best", "delta_mean", "delta_best", "reference_r2_ours"):
+        for k in ("a_mean", "a_selected", "b_mean", "b_selected", "delta_mean", "delta_selected", "reference_r2_ours"):
             vals = [r[k] for r in common]
             mean[k] = float(np.mean(vals)) if all(_finite(v) for v in vals) else math.nan
         rows.append(mean)
@@ -419,23 +525,23 @@ def compare(a: Path, b: Path) -> tuple[list[dict[str, Any]], Leaderboard, Leader
 
 def compare_markdown(rows: list[dict[str, Any]], la: Leaderboard, lb_: Leaderboard) -> str:
     lines = [f"A = {la.bench_dir.name}: {label(la)}", f"B = {lb_.bench_dir.name}: {label(lb_)}", "",
-             "| task | A test R² mean ± std | A best | B test R² mean ± std | B best | Δ mean (B − A) | Δ best | reference (ours) |",
+             "| task | A R² mean ± std | A selected | B R² mean ± std | B selected | Δ mean (B − A) | Δ selected | reference (ours) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         sa = f"{_f(r.get('a_mean'))} ± {_f(r.get('a_std'))}" if "a_std" in r else _f(r.get("a_mean"))
         sb = f"{_f(r.get('b_mean'))} ± {_f(r.get('b_std'))}" if "b_std" in r else _f(r.get("b_mean"))
         d = r.get("delta_mean")
         ds = "–" if not _finite(d) else f"{d:+.4f}"
-        db = r.get("delta_best")
+        db = r.get("delta_selected")
         dbs = "–" if not _finite(db) else f"{db:+.4f}"
-        lines.append(f"| {r['task']} | {sa} | {_f(r.get('a_best'))} | {sb} | {_f(r.get('b_best'))} | {ds} | {dbs} | "
+        lines.append(f"| {r['task']} | {sa} | {_f(r.get('a_selected'))} | {sb} | {_f(r.get('b_selected'))} | {ds} | {dbs} | "
                      f"{_f(r.get('reference_r2_ours'))} |")
     return "\n".join(lines) + "\n"
 
 
 def compare_csv(rows: list[dict[str, Any]]) -> str:
-    cols = ["task", "a_mean", "a_std", "a_best", "a_seeds", "b_mean", "b_std", "b_best", "b_seeds",
-            "delta_mean", "delta_best", "reference_r2_ours"]
+    cols = ["task", "a_mean", "a_std", "a_selected", "a_seeds", "b_mean", "b_std", "b_selected", "b_seeds",
+            "delta_mean", "delta_selected", "reference_r2_ours"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()

@@ -12,6 +12,15 @@ A cell is finished when its ``final.json`` exists and is never rerun; a cell
 with a run folder but no ``final.json`` was interrupted and is resumed with
 ``discover(resume=True)``. No cell ever gets seed laws.
 
+``dev=True`` (``lawagent bench --dev``) runs every cell on the task's
+development split (:mod:`lawagent.selection.dev`): the test rows are dropped
+as the task is loaded and validation fold 1 stands in for them. Method changes
+are judged there; the test rows are for release measurements only.
+
+Budgets: a candidate budget (``max_candidates``) makes a cell the same on any
+machine for a seed; a time budget makes it depend on the machine and its load.
+The leaderboard says which a benchmark used.
+
 Parallelism: cells run in separate processes (``jobs``, default one per core),
 each with ``discover(workers=0)`` and one BLAS thread. Why not one cell at a
 time with discovery's own workers: a cell's budget is then one core for
@@ -36,12 +45,15 @@ from typing import Any, Callable
 from lawagent.atomic import write_text
 from lawagent.errors import LawagentError
 from lawagent.records import LawRecord, json_safe
+from lawagent.selection.dev import dev_task
+from lawagent.selection.protocol import protocol_for
+from lawagent.task import Task, load_task
 
 BENCH_FILE = "bench.json"
 CELL_FILE = "bench_cell.json"
 FINAL = "final.json"
 # options that change a cell's result: a rerun under the same id must use the same ones
-_BINDING = ("proposer", "proposer_options", "time_per_cell", "iterations", "max_candidates", "batch_size")
+_BINDING = ("proposer", "proposer_options", "time_per_cell", "iterations", "max_candidates", "batch_size", "dev")
 
 
 @dataclass
@@ -51,13 +63,14 @@ class BenchConfig:
     proposer: str = "symbolic"
     tasks: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    time_per_cell: float = 60.0
+    time_per_cell: float | None = 60.0  # None: no time budget (a candidate or iteration budget decides)
     iterations: int | None = None
     max_candidates: int | None = None
     batch_size: int = 32
     workers: int = 0  # discovery's workers inside one cell
     jobs: int = 0  # cells at once; 0 = one per core
     proposer_options: dict[str, Any] = field(default_factory=dict)
+    dev: bool = False  # the development split: no test row is read
     id: str = ""
     out: str = "results"
 
@@ -68,16 +81,33 @@ class BenchConfig:
 
 def default_id(config: BenchConfig) -> str:
     """A name made of the options that matter, so rerunning the same command resumes it."""
-    parts = [config.proposer]
+    parts = ["dev"] if config.dev else []
+    parts.append(config.proposer)
     model = config.proposer_options.get("model")
     if model:
         parts.append(re.sub(r"[^A-Za-z0-9._-]+", "_", str(model))[-40:])
-    parts.append(f"{config.time_per_cell:g}s")
+    if config.proposer_options.get("blocks") == "generic":
+        parts.append("generic")
+    if config.time_per_cell is not None:
+        parts.append(f"{config.time_per_cell:g}s")
     if config.iterations is not None:
         parts.append(f"{config.iterations}it")
     if config.max_candidates is not None:
         parts.append(f"{config.max_candidates}c")
     return "-".join(parts)
+
+
+def budget_kind(config: dict[str, Any]) -> str:
+    """'candidates' (the same on any machine for a seed), 'iterations' (likewise) or 'time' (machine-dependent)."""
+    if config.get("time_per_cell") is None:
+        return "candidates" if config.get("max_candidates") is not None else "iterations"
+    return "time"
+
+
+def bench_task(name: str, dev: bool) -> Task:
+    """The task a cell runs on: the bundled task, or its development split (test rows dropped at load)."""
+    task = load_task(name)
+    return dev_task(task, protocol_for(task)) if dev else task
 
 
 def is_finished(d: Path) -> bool:
@@ -108,6 +138,8 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] | None = None) 
         raise LawagentError("no tasks to benchmark")
     if not config.seeds:
         raise LawagentError("--seeds must be at least 1")
+    if config.time_per_cell is None and config.iterations is None and config.max_candidates is None:
+        raise LawagentError("give a budget per cell: --max-candidates N (reproducible), --iterations N or --time S")
     if not config.id:
         config.id = default_id(config)
     if not re.fullmatch(r"[A-Za-z0-9._-]+", config.id):
@@ -199,17 +231,16 @@ def _run_parallel(bench_dir: str, todo: list[tuple[str, int]], spec: dict, jobs:
 def _cell_spec(config: BenchConfig) -> dict[str, Any]:
     return {"proposer": config.proposer, "time_limit": config.time_per_cell, "iterations": config.iterations,
             "max_candidates": config.max_candidates, "batch_size": config.batch_size, "workers": config.workers,
-            "proposer_options": dict(config.proposer_options) or None}
+            "proposer_options": dict(config.proposer_options) or None, "dev": config.dev}
 
 
 def run_cell(bench_dir: str, task_name: str, seed: int, spec: dict[str, Any]) -> dict[str, Any]:
     """One independent discovery run (no seed laws); writes and returns its summary. Never raises."""
     from lawagent.discovery import discover
-    from lawagent.task import load_task
 
     d = cell_dir(Path(bench_dir), task_name, seed)
     try:
-        task = load_task(task_name)
+        task = bench_task(task_name, bool(spec.get("dev")))
         resume = d.is_dir() and (d / "config.json").is_file()
         started = time.perf_counter()
         result = discover(
@@ -260,6 +291,7 @@ def _summary(best: LawRecord, task: str, seed: int, **extra: Any) -> dict[str, A
     return json_safe({
         "task": task, "seed": seed, "status": "done", "formula": best.formula, "formulas": list(best.formulas),
         "n_parameters": len(best.parameters), "complexity": best.complexity, "val_r2": best.val_r2,
+        "selection_score": (best.selection or {}).get("score"),
         "train_r2": best.train_r2, "test": {k: (best.test or {}).get(k) for k in ("r2", "nmse", "nmae", "failed", "message")},
         **extra,
     })

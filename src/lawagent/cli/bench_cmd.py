@@ -8,18 +8,27 @@ import sys
 from lawagent.errors import LawagentError
 
 EPILOG = """\
+Develop against --dev, publish test rows once:
+  --dev drops every task's test rows as it is loaded and scores each cell on its
+  validation fold 1 instead (discovery runs on the rest, with the same protocol one
+  step down). Judge method changes there. A benchmark without --dev reads the test
+  rows: a release measurement, published with its command and commit, never a
+  reason to change the method.
+
 Every (task, seed) cell is an independent discovery run (no seed laws) written to
 <out>/bench-<id>/cells/<task>-s<seed>/. Finished cells are never rerun: run the same
 command again to resume an interrupted benchmark (the default --id is made of the
 options, so it is the same). At the end it writes leaderboard.md, leaderboard.csv,
 leaderboard.png and cells.csv into <out>/bench-<id>/.
 
-Cells run in parallel, one process per core (--jobs), each discovery run on one core
-(--workers 0), so a cell's budget is one core for --time seconds on any machine.
-Test rows are only used for the final report of each cell.
+Budgets: --max-candidates N makes every cell reproducible (the same seed gives the
+same cell on any machine); --time S depends on the machine and its load. Cells run in
+parallel, one process per core (--jobs), each discovery run on one core (--workers 0).
 
 examples:
-  lawagent bench --proposer symbolic --tasks all --seeds 3 --time 60
+  lawagent bench --dev --tasks all --seeds 3 --max-candidates 500
+  lawagent bench --dev --tasks all --seeds 3 --max-candidates 500 --blocks generic
+  lawagent bench --tasks all --seeds 3 --max-candidates 500          (test rows: release only)
   lawagent bench --tasks sft_scaling_law,parallel_scaling_law --seeds 2 --time 10 --id quick
   lawagent bench --proposer llm --model openai/gpt-4o-mini --seeds 5 --time 300
   lawagent bench --proposer hybrid --model openai/local --api-base http://127.0.0.1:8080/v1
@@ -32,12 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench", help="benchmark an agent on the tasks (seeds x tasks), leaderboard, compare runs",
         description="Benchmark a proposer on the bundled tasks: every (task, seed) cell is an independent "
-        "discovery run; the leaderboard reports held-out test R2 (mean, best, std over seeds) beside the "
-        "reference law refit by lawagent and SLDBench's published numbers.",
+        "discovery run; the leaderboard reports R2 (mean and std over seeds, and the seed a user would pick by "
+        "selection score) beside the reference law refit by lawagent and, on test rows, SLDBench's published numbers.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--dev", action="store_true",
+                   help="the development split: drop the test rows, score on validation fold 1 (use this to develop)")
     p.add_argument("--proposer", default="symbolic", choices=["symbolic", "llm", "hybrid"],
                    help="who writes candidate laws (default symbolic: offline)")
+    p.add_argument("--blocks", choices=["all", "generic"], default=None,
+                   help="symbolic proposer's starting blocks: all (default) or generic motifs only")
     p.add_argument("--model", help="LLM model for --proposer llm/hybrid (litellm name, e.g. openai/gpt-4o-mini)")
     p.add_argument("--api-base", help="OpenAI-compatible server URL for the LLM (e.g. http://127.0.0.1:8080/v1)")
     p.add_argument("--llm-config", metavar="FILE", help="TOML/JSON file with model / api_base / api_key_env for the LLM")
@@ -47,10 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=int, metavar="N", help="per cell: stop calling the LLM beyond this many tokens")
     p.add_argument("--tasks", default="all", help="'all' or a comma-separated list of task names (default all)")
     p.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0..N-1 per task (default 3)")
-    p.add_argument("--time", type=float, default=60.0, metavar="SECONDS",
-                   help="search time per cell in seconds (default 60; the final refit comes after it)")
-    p.add_argument("--iterations", type=int, metavar="N", help="also stop each cell after N iterations")
-    p.add_argument("--max-candidates", type=int, metavar="N", help="also stop each cell after N candidates")
+    p.add_argument("--time", type=float, default=None, metavar="SECONDS",
+                   help="search time per cell in seconds (default 60 when no other budget is given; the final "
+                   "refit comes after it)")
+    p.add_argument("--iterations", type=int, metavar="N", help="stop each cell after N iterations")
+    p.add_argument("--max-candidates", type=int, metavar="N",
+                   help="stop each cell after N candidates: reproducible on any machine (use it for published runs)")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="cells run at once (default: one per core)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="discovery worker processes inside each cell (default 0: in-process)")
@@ -88,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
             raise LawagentError(f"unknown task(s) {', '.join(unknown)}; bundled tasks: {', '.join(available)}")
     if args.seeds < 1:
         raise LawagentError(f"--seeds must be at least 1, got {args.seeds}")
-    if not args.time > 0:
+    if args.time is None and args.iterations is None and args.max_candidates is None:
+        args.time = 60.0
+    if args.time is not None and not args.time > 0:
         raise LawagentError(f"--time must be positive seconds, got {args.time}")
     if args.jobs < 0 or args.workers < 0:
         raise LawagentError("--jobs and --workers must be >= 0")
@@ -97,11 +114,16 @@ def run(args: argparse.Namespace) -> int:
                                  ("max_tokens", args.max_tokens)) if v is not None}
     if options and args.proposer == "symbolic":
         raise LawagentError("--model/--api-base/--llm-config/--local-llm/--max-cost/--max-tokens need --proposer llm or hybrid")
+    if args.blocks is not None:
+        if args.proposer != "symbolic":
+            raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic)")
+        if args.blocks == "generic":
+            options["blocks"] = "generic"
     if args.local_llm:
         args.jobs = 1
     config = BenchConfig(proposer=args.proposer, tasks=tasks, seeds=list(range(args.seeds)), time_per_cell=args.time,
                          iterations=args.iterations, max_candidates=args.max_candidates, workers=args.workers,
-                         jobs=args.jobs, proposer_options=options, id=args.id or "", out=args.out)
+                         jobs=args.jobs, proposer_options=options, dev=args.dev, id=args.id or "", out=args.out)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     summary = run_bench(config, log=log)
     print(open(summary["outputs"]["md"], encoding="utf-8").read())

@@ -90,6 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     l = p.add_argument_group("proposer (LLM options need an API or --local-llm)")
     l.add_argument("--proposer", choices=["symbolic", "llm", "hybrid"], default=None,
                    help="symbolic (default, offline), llm, or hybrid (LLM + symbolic)")
+    l.add_argument("--blocks", choices=["all", "generic"], default=None,
+                   help="symbolic proposer's starting blocks: all (default: generic motifs and the literature's law "
+                   "families) or generic (powers, logs, exponentials, saturation, products only)")
     l.add_argument("--model", help="LLM model id, e.g. openai/gpt-4o-mini (litellm naming)")
     l.add_argument("--api-base", help="base URL of an OpenAI-compatible API")
     l.add_argument("--llm-weight", type=float, help="hybrid: share of proposals written by the LLM (0..1)")
@@ -101,7 +104,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _proposer_options(args) -> dict:
-    opts = {"model": args.model, "api_base": args.api_base, "llm_weight": args.llm_weight, "max_cost": args.max_cost,
+    if args.blocks is not None and (args.proposer or "symbolic") != "symbolic":
+        raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic)")
+    opts = {"blocks": args.blocks, "model": args.model, "api_base": args.api_base, "llm_weight": args.llm_weight, "max_cost": args.max_cost,
             "max_tokens": args.max_tokens, "show_prompts": args.show_prompts or None, "local_llm": args.local_llm or None}
     return {k: v for k, v in opts.items() if v is not None}
 

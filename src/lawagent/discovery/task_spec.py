@@ -10,10 +10,10 @@ from lawagent.task import Task, load_task, task_from_csv, tasks_dir
 
 
 def task_spec(task: Task, csv_spec: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``{"name","features","targets","group_column","source","path","csv_spec"}`` for config/final.json."""
+    """``{"name","features","targets","group_column","source","path","csv_spec","dev"}`` for config/final.json."""
     spec: dict[str, Any] = {
         "name": task.name, "features": list(task.features), "targets": list(task.targets),
-        "group_column": task.group_column, "path": None, "csv_spec": None,
+        "group_column": task.group_column, "path": None, "csv_spec": None, "dev": task.dev,
     }
     path = Path(task.path) if task.path is not None else None
     if csv_spec is not None or (path is not None and path.is_file() and path.suffix.lower() != ".toml"):
@@ -38,12 +38,20 @@ def task_spec(task: Task, csv_spec: dict[str, Any] | None = None) -> dict[str, A
 
 
 def task_from_spec(spec: dict[str, Any]) -> Task:
+    """The task a run used (its development split, for a run of ``bench --dev``)."""
     source = spec.get("source")
     if source == "bundled":
-        return load_task(spec["name"])
-    if source == "path":
-        return load_task(spec["path"])
-    if source == "csv":
+        task = load_task(spec["name"])
+    elif source == "path":
+        task = load_task(spec["path"])
+    elif source == "csv":
         c = dict(spec["csv_spec"])
-        return task_from_csv(c.pop("path"), c.pop("features"), c.pop("targets"), **c)
-    raise LawagentError(f"run config names an unknown task source {source!r}")
+        task = task_from_csv(c.pop("path"), c.pop("features"), c.pop("targets"), **c)
+    else:
+        raise LawagentError(f"run config names an unknown task source {source!r}")
+    if spec.get("dev"):
+        from lawagent.selection.dev import dev_task
+        from lawagent.selection.protocol import protocol_for
+
+        task = dev_task(task, protocol_for(task))
+    return task

@@ -1,12 +1,17 @@
-"""Building blocks of the scaling-law literature, instantiated over any task's features.
+"""Building blocks for the first laws of a search, instantiated over any task's features.
 
-Each block is a generic family (a power law with an irreducible term, sums
-and products of power laws, saturating Hill forms, smoothly broken power
-laws, effective-data saturation with exponential decay, log-quadratic bowls,
-log-space interactions, sigmoids, U-shapes, exponentials of linear
-mixtures). None is any bundled task's fitted answer: they are written over
-whatever features a task has, with fresh parameter names, and the fitter
-finds the values.
+Two kinds. Generic motifs: a power law with an irreducible term, products of
+powers, log-linear terms, Hill saturation, quadratics, tanh steps, exponential
+decay, linear mixtures. And families of the scaling-law literature: sums of
+power laws (Chinchilla), smoothly broken power laws, log-quadratic bowls
+(learning rate, batch size), log-space interactions and drifting exponents
+(routed LMs), effective-data saturation with exponential decay
+(data-constrained), exponentials of linear mixtures (data mixing). Some of
+the latter are the reference laws' families of bundled tasks: a search that
+starts from them partly recalls rather than discovers, which is why
+``blocks="generic"`` exists. No block carries any task's fitted values: they
+are written over whatever features a task has, with fresh parameter names,
+and the fitter finds the values.
 """
 
 from __future__ import annotations
@@ -184,31 +189,40 @@ def linear_mixture(xs, n: Names) -> Gene:
     return Gene(E + sum(n.new("coef") * x for x in xs))
 
 
-# block, how many features it takes (None = any subset), which kind of features
-BLOCKS: list[tuple[Block, int | None, str]] = [
-    (power_offset, 1, "positive"),
-    (hill, 1, "positive"),
-    (broken_power, 1, "positive"),
-    (log_quadratic, 1, "positive"),
-    (sum_of_powers, None, "positive"),
-    (product_power, None, "positive"),
-    (log_linear, None, "positive"),
-    (log_interaction, 2, "positive"),
-    (power_with_log_exponent, 2, "positive"),
-    (saturating_ratio, 2, "positive"),
-    (saturating_ratio, 3, "positive"),
-    (quadratic, 1, "any"),
-    (sigmoid_step, 1, "any"),
-    (exp_decay, 1, "any"),
-    (exp_mixture, None, "any"),
-    (linear_mixture, None, "any"),
+# block, how many features it takes (None = any subset), which kind of features, and where it comes from:
+# "generic" motifs (powers, logs, exponentials, saturation, products, polynomials) or a law family of the
+# scaling-law literature. `--blocks generic` keeps only the former, so that recall of a published family
+# can be told apart from discovery.
+BLOCKS: list[tuple[Block, int | None, str, str]] = [
+    (power_offset, 1, "positive", "generic"),
+    (hill, 1, "positive", "generic"),
+    (broken_power, 1, "positive", "broken power law (Caballero et al. 2023)"),
+    (log_quadratic, 1, "positive", "learning-rate / batch-size bowl (e.g. Li et al. 2025)"),
+    (sum_of_powers, None, "positive", "Chinchilla (Hoffmann et al. 2022)"),
+    (product_power, None, "positive", "generic"),
+    (log_linear, None, "positive", "generic"),
+    (log_interaction, 2, "positive", "routed LMs (Clark et al. 2022)"),
+    (power_with_log_exponent, 2, "positive", "routed LMs (Clark et al. 2022)"),
+    (saturating_ratio, 2, "positive", "data-constrained (Muennighoff et al. 2023)"),
+    (saturating_ratio, 3, "positive", "data-constrained (Muennighoff et al. 2023)"),
+    (quadratic, 1, "any", "generic"),
+    (sigmoid_step, 1, "any", "generic"),
+    (exp_decay, 1, "any", "generic"),
+    (exp_mixture, None, "any", "data mixing laws (Ye et al. 2024)"),
+    (linear_mixture, None, "any", "generic"),
 ]
+BLOCK_SETS = ("all", "generic")  # all = generic motifs and the literature's families
 
 
-def instantiate(kinds: FeatureKinds, features: Sequence[str], max_subset: int = 3) -> Iterator[tuple[str, Callable[[Names], Gene]]]:
-    """Every (block, feature tuple) pairing that makes sense for these features."""
+def instantiate(kinds: FeatureKinds, features: Sequence[str], max_subset: int = 3,
+                blocks: str = "all") -> Iterator[tuple[str, Callable[[Names], Gene]]]:
+    """Every (block, feature tuple) pairing that makes sense for these features; ``blocks="generic"``: generic motifs only."""
+    if blocks not in BLOCK_SETS:
+        raise ValueError(f"blocks must be one of {BLOCK_SETS}, got {blocks!r}")
     syms = {f: symbol(f) for f in features}
-    for block, arity, kind in BLOCKS:
+    for block, arity, kind, family in BLOCKS:
+        if blocks == "generic" and family != "generic":
+            continue
         pool = kinds.positive if kind == "positive" else tuple(f for f in features if f not in kinds.wide)
         if not pool:
             continue

@@ -14,11 +14,15 @@ PROPOSERS = ("symbolic", "llm", "hybrid")
 def build_proposer(name: str, info: TaskInfo, *, seed: int = 0, run_dir: Path | None = None, **options: Any) -> Proposer:
     """``symbolic`` (offline, the default), ``llm`` or ``hybrid`` (LLM + symbolic)."""
     if name == "symbolic":
+        blocks = options.pop("blocks", "all")
         if options:
-            raise LawagentError(f"the symbolic proposer takes no options, got {', '.join(sorted(options))}")
+            raise LawagentError(f"the symbolic proposer takes only 'blocks', got {', '.join(sorted(options))}")
+        from lawagent.proposers.blocks import BLOCK_SETS
         from lawagent.proposers.symbolic import SymbolicProposer
 
-        return SymbolicProposer(info, seed=seed)
+        if blocks not in BLOCK_SETS:
+            raise LawagentError(f"blocks must be one of {', '.join(BLOCK_SETS)}, got {blocks!r}")
+        return SymbolicProposer(info, seed=seed, blocks=blocks)
     if name in ("llm", "hybrid"):
         try:
             from lawagent.proposers.llm import build_llm_proposer

@@ -1,7 +1,8 @@
 """The built-in offline proposer: symbolic evolution over sympy expressions.
 
-It starts from the literature's building blocks (:mod:`lawagent.proposers.blocks`)
-instantiated over the task's features, then evolves the population it is
+It starts from building blocks (:mod:`lawagent.proposers.blocks`: generic motifs
+and, unless ``blocks="generic"``, the literature's law families) instantiated
+over the task's features, then evolves the population it is
 shown: mutate a subtree, insert or drop a term, tie or untie parameters,
 swap a feature for its log, cross over terms between parents, simplify.
 Every child is parsed back through the law language and kept within the
@@ -30,7 +31,7 @@ class SymbolicProposer:
 
     name = "symbolic"
 
-    def __init__(self, info: TaskInfo, seed: int = 0, fresh_fraction: float = 0.2):
+    def __init__(self, info: TaskInfo, seed: int = 0, fresh_fraction: float = 0.2, blocks: str = "all"):
         self.info = info
         self.seed = seed
         self.fresh_fraction = fresh_fraction
@@ -40,7 +41,8 @@ class SymbolicProposer:
         self.wide_syms = {symbol(f) for f in self.kinds.wide}
         self.n_targets = len(info.targets)
         self.budget = info.parameter_budget
-        self.templates = list(instantiate(self.kinds, self.features))
+        self.blocks = blocks
+        self.templates = list(instantiate(self.kinds, self.features, blocks=blocks))
         self._template_queue = list(range(len(self.templates)))
         np.random.default_rng(seed).shuffle(self._template_queue)
         self._bounds: dict[str, dict[str, tuple[float, float]]] = {}  # law text -> bounds it was proposed with

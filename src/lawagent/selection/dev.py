@@ -23,7 +23,7 @@ def dev_task(task: Task, protocol: Protocol) -> Task:
     train = blind.train()
     mask, rule = protocol.validation_mask(train)
     return replace(
-        blind, _all=train, _test_mask=mask,
+        blind, _all=train, _test_mask=mask, dev=True,
         holdout=rule if protocol.origin == "holdout" else None,  # the dev protocol derives from it, one step down
         split_description=f"dev split: pseudo-test = validation fold 1 of the training rows ({rule}); "
                           "the real test rows were dropped",
