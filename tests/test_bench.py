@@ -78,7 +78,9 @@ def test_law_file_mistakes_are_one_clear_message(tmp_path, capsys):
 
 
 def test_published_numbers_cover_every_task_with_a_source():
-    assert set(PUBLISHED) == set(list_tasks())
+    # SLDBench's 8 tasks have published numbers; the 5 "more" tasks (not in SLDBench) have none
+    sldbench = {n for n in list_tasks() if load_task(n).source.get("paper", "").startswith("Lin, H.")}
+    assert len(sldbench) == 8 and set(PUBLISHED) == sldbench
     assert "2507.21184" in SOURCES["paper"] and SOURCES["leaderboard"].startswith("SLDBench")
     assert PUBLISHED["sft_scaling_law"].reference_r2 == load_task("sft_scaling_law").reference.published_r2
 
