@@ -196,8 +196,17 @@ def test_registry():
     assert build_proposer("symbolic", info).name == "symbolic"
     with pytest.raises(LawagentError, match="unknown proposer"):
         build_proposer("magic", info)
-    with pytest.raises(LawagentError, match="no options"):
+    with pytest.raises(LawagentError, match="takes only 'blocks', got model"):
         build_proposer("symbolic", info, model="x")
+    with pytest.raises(LawagentError, match="blocks must be one of all, generic"):
+        build_proposer("symbolic", info, blocks="chinchilla")
+    generic = build_proposer("symbolic", info, blocks="generic")
+    everything = build_proposer("symbolic", info)
+    # generic motifs are a strict subset: no literature family among the starting templates
+    names = lambda p: {label.split("(")[0] for label, _ in p.templates}  # noqa: E731
+    assert names(generic) < names(everything)
+    assert not names(generic) & {"sum_of_powers", "saturating_ratio", "log_interaction", "power_with_log_exponent",
+                                 "broken_power", "log_quadratic", "exp_mixture"}
 
 
 def test_seed_proposer_gives_seeds_once():

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from lawagent.discovery import discover
+from lawagent.selection.protocol import protocol_for
 from lawagent.task import Task, load_task
 
 MORE = ["gemstones_scaling_law", "lr_schedule_scaling_law", "obs_scaling_law", "overtraining_scaling_law",
@@ -72,7 +73,8 @@ def test_lr_schedule_validation_holds_out_a_schedule_and_late_steps() -> None:
     """Split by schedule: validation holds out the two-stage training schedule whole, plus the latest steps."""
     task = load_task("lr_schedule_scaling_law")
     train = task.train()
-    fit, val = task.validation_split()
+    fold = protocol_for(task).carve(task.train())
+    fit, val = fold.fit, fold.val
     assert len(fit) + len(val) == len(train)
     for g in train.group_names():
         f, v = fit.groups == g, val.groups == g
@@ -88,7 +90,8 @@ def test_lr_schedule_validation_holds_out_a_schedule_and_late_steps() -> None:
 def test_default_validation_carves_the_largest_training_rows(name: str) -> None:
     task = load_task(name)
     assert task.validation_rule is None and task.scale
-    fit, val = task.validation_split()
+    fold = protocol_for(task).carve(task.train())
+    fit, val = fold.fit, fold.val
     for g in fit.group_names():
         v = val.scale[val.groups == g]
         assert len(v) and v.min() > fit.scale[fit.groups == g].max()

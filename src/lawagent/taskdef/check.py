@@ -22,6 +22,7 @@ import pandas as pd
 
 from lawagent.errors import LawagentError, TaskError
 from lawagent.holdout import parse_holdout
+from lawagent.selection.protocol import protocol_for
 from lawagent.taskdef.schema import COLUMN, KIND_NAMES, REFERENCE, SPLIT, TOP, Key, kind_ok
 from lawagent.taskdef.toml_lines import key_lines, toml_error_line
 
@@ -175,7 +176,7 @@ def _check_names(toml: _Toml, folder: Path) -> None:
     for key in ("rule", "validation"):
         if key in split:
             try:
-                rule = parse_holdout(split[key])
+                rule = parse_holdout(split[key], allow_share=key == "validation")
             except TaskError as err:
                 toml.add(f"split.{key}", f"[split] {key}: {_one_line(str(err))}")
                 continue
@@ -184,11 +185,9 @@ def _check_names(toml: _Toml, folder: Path) -> None:
                 if unknown:
                     toml.add("split.validation", f"[split] validation rule uses {unknown[0]!r}, which is not a feature")
     if ("validation" in split) != ("validation_reason" in split):
-        # the validation protocol's rule; a warning until every bundled task follows it
         toml.add("split.validation" if "validation" in split else "split.validation_reason",
                  "[split] 'validation' (a rule replacing the default carve of validation rows) needs "
-                 "'validation_reason' (why the default carve does not ask the test split's question), and vice versa",
-                 warning=True)
+                 "'validation_reason' (why the default carve does not ask the test split's question), and vice versa")
     ref = meta.get("reference")
     if isinstance(ref, dict):
         formulas = [ref["formula"]] if isinstance(ref["formula"], str) else ref["formula"]
@@ -294,7 +293,7 @@ def _check_loads(toml: _Toml, folder: Path) -> None:
             toml.add("reference.formula", _one_line(str(err)))
     if task.validation_rule is not None:
         try:
-            fit, val = task.validation_split()
+            val = protocol_for(task).carve(task.train()).val
         except TaskError as err:
             toml.add("split.validation", f"[split] validation: {_one_line(str(err))}")
         else:
