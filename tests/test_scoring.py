@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lawagent.scoring import FAILURE_R2, score
+from lawagent.scoring import FAILURE_R2, failure, relative_nmse, score
 
 
 def test_single_target_by_hand() -> None:
@@ -43,7 +43,24 @@ def test_pooled_over_groups_not_averaged_per_group() -> None:
     g = np.array(["a", "a", "b", "b"], dtype=object)
     s = score(y, p, g)
     assert s.nmse == pytest.approx(np.mean((p - y) ** 2) / np.var(y))
-    assert s.r2 > 0.99  # per-group R2 would be 0: each group's spread equals its error
+    assert s.r2 > 0.99  # pooled R² saturates: the groups differ in level
+    assert s.group_r2 == pytest.approx(0.0)  # within each group the error equals the spread
+    assert s.per_group["a"]["r2"] == pytest.approx(0.0) and s.as_dict()["group_r2"] == s.group_r2
+
+
+def test_group_r2_skips_groups_without_spread_and_relative_nmse() -> None:
+    y = np.array([1.0, 2.0, 3.0, 7.0])
+    p = np.array([1.0, 2.5, 3.0, 9.0])
+    g = np.array(["a", "a", "a", "b"], dtype=object)  # group b has one row: no R² of its own
+    s = score(y, p, g)
+    assert s.group_r2 == pytest.approx(1 - (0.25 / 3) / np.var([1.0, 2.0, 3.0]))
+    assert "r2" not in s.per_group["b"]
+    assert math.isnan(score(y, p, np.array(["a", "b", "c", "d"], dtype=object)).group_r2)
+    assert math.isnan(score(y, p).group_r2)  # no groups given
+    worse = score(y, y + 1.0)
+    assert relative_nmse(worse, s) == pytest.approx(worse.nmse / s.nmse)
+    assert math.isnan(relative_nmse(failure(4, "boom"), s)) and math.isnan(relative_nmse(s, None))
+    assert failure(4, "boom").group_r2 == -1.0
 
 
 def test_per_group_errors() -> None:
@@ -52,8 +69,10 @@ def test_per_group_errors() -> None:
     g = np.array(["b", "b", "a", "a", "a"], dtype=object)
     s = score(y, p, g)
     assert list(s.per_group) == ["b", "a"]  # order of first appearance
-    assert s.per_group["b"] == pytest.approx({"n_rows": 2, "rmse": math.sqrt(0.25 / 2), "mae": 0.25, "max_abs_error": 0.5})
-    assert s.per_group["a"] == pytest.approx({"n_rows": 3, "rmse": math.sqrt(1 / 3), "mae": 1 / 3, "max_abs_error": 1.0})
+    assert s.per_group["b"] == pytest.approx({"n_rows": 2, "rmse": math.sqrt(0.25 / 2), "mae": 0.25, "max_abs_error": 0.5,
+                                              "r2": 1 - (0.25 / 2) / 0.25})
+    assert s.per_group["a"] == pytest.approx({"n_rows": 3, "rmse": math.sqrt(1 / 3), "mae": 1 / 3, "max_abs_error": 1.0,
+                                              "r2": 1 - (1 / 3) / np.var([3.0, 4.0, 5.0])})
     assert s.as_dict()["per_group"] == s.per_group
 
 

@@ -396,14 +396,21 @@ def _html(run: Run, rank: int, record: LawRecord, task, title: str, pngs: dict[s
     rows = [("validation (chosen on)", scores.get("validation"), record.val_r2),
             ("train (all training rows)", scores.get("train"), record.train_r2),
             ("held-out test", scores.get("test"), record.test_r2)]
-    parts.append("<h2>Scores</h2><table><tr><th class='l'>rows</th><th>n</th><th>R²</th><th>NMSE</th><th>NMAE</th>"
-                 "<th>R² stored by the run</th></tr>")
+    reference = (final.get("reference") or {}).get("test") or {}
+    ref_nmse = reference.get("nmse") if isinstance(reference, dict) else None
+    parts.append("<h2>Scores</h2><table><tr><th class='l'>rows</th><th>n</th><th>R²</th><th>group R²</th><th>NMSE</th>"
+                 "<th>NMSE / reference</th><th>NMAE</th><th>R² stored by the run</th></tr>")
     for label, sc, stored in rows:
         if sc is None:
             continue
-        parts.append(f"<tr><td class='l'>{e(label)}</td><td>{sc.n_rows}</td><td>{_fmt(sc.r2)}</td><td>{_fmt(sc.nmse)}</td>"
+        ratio = sc.nmse / ref_nmse if label == "held-out test" and ref_nmse else math.nan
+        parts.append(f"<tr><td class='l'>{e(label)}</td><td>{sc.n_rows}</td><td>{_fmt(sc.r2)}</td>"
+                     f"<td>{_fmt(sc.group_r2)}</td><td>{_fmt(sc.nmse)}</td><td>{_fmt(ratio)}</td>"
                      f"<td>{_fmt(sc.nmae)}</td><td>{_fmt(stored)}</td></tr>")
     parts.append("</table>")
+    parts.append("<p class='note'>group R² = the mean R² within each group with 2 or more rows (pooled R² saturates "
+                 "where groups differ in level); NMSE / reference = over the task's reference law refit the same "
+                 "way, on the same rows.</p>")
     parts.append(f"<p class='note'>R² = 1 − NMSE on pooled predictions (SLDBench's metric). Validation rows (fold 1): "
                  f"{e(protocol.describe())}, re-derived here (the validation R² above is from the full-train fit; the "
                  "run's stored one is from the fit-rows-only fit it selected on).</p>")

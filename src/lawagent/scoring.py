@@ -6,6 +6,11 @@ both are averaged over targets and R² = 1 − NMSE. Any NaN or infinite
 prediction fails the whole task: R² = −1 (SLDBench's failure value).
 The normaliser uses the held-out rows only, as SLDBench's task statement
 defines it (one older version of its evaluator pooled train rows into it).
+
+Pooled R² saturates where groups sit at different levels (many loss curves,
+isoFLOP profiles): a law that gets every level right but every curve's shape
+wrong still scores near 1. Beside it, ``group_r2`` is the mean over groups
+(with at least 2 held-out rows and some spread) of the R² within the group.
 """
 
 from __future__ import annotations
@@ -29,17 +34,25 @@ class Scores:
     message: str = ""
     per_target_r2: tuple[float, ...] = ()
     per_group: dict[str, dict[str, float]] = field(default_factory=dict)
+    group_r2: float = math.nan  # mean within-group R² (groups with >= 2 rows and spread); NaN if none
 
     def as_dict(self) -> dict:
         return {
             "r2": self.r2, "nmse": self.nmse, "nmae": self.nmae, "n_rows": self.n_rows,
-            "failed": self.failed, "message": self.message,
+            "failed": self.failed, "message": self.message, "group_r2": self.group_r2,
             "per_target_r2": list(self.per_target_r2), "per_group": self.per_group,
         }
 
 
 def failure(n_rows: int, message: str) -> Scores:
-    return Scores(FAILURE_R2, math.inf, math.inf, n_rows, True, message)
+    return Scores(FAILURE_R2, math.inf, math.inf, n_rows, True, message, group_r2=FAILURE_R2)
+
+
+def relative_nmse(law: Scores | None, reference: Scores | None) -> float:
+    """The law's NMSE over the reference law's on the same rows (below 1: better than the reference); NaN if unknown."""
+    if law is None or reference is None or law.failed or reference.failed or not reference.nmse > 0:
+        return math.nan
+    return law.nmse / reference.nmse
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, groups: Sequence[str] | np.ndarray | None = None) -> Scores:
@@ -73,14 +86,21 @@ def _score(y_true: np.ndarray, y_pred: np.ndarray, groups, n: int) -> Scores:
     nmae_t = np.divide(mae, mad, out=mae.copy(), where=mad > 1e-12)
     nmse = float(nmse_t.mean())
     per_group: dict[str, dict[str, float]] = {}
+    within: list[float] = []
     if groups is not None:
         groups = np.asarray(groups, dtype=object)
         for name in dict.fromkeys(groups.tolist()):
             rows = groups == name
-            per_group[str(name)] = {
+            entry = {
                 "n_rows": int(rows.sum()),
                 "rmse": float(np.sqrt((err[rows] ** 2).mean())),
                 "mae": float(np.abs(err[rows]).mean()),
                 "max_abs_error": float(np.abs(err[rows]).max()),
             }
-    return Scores(1.0 - nmse, nmse, float(nmae_t.mean()), n, False, "", tuple(float(1 - v) for v in nmse_t), per_group)
+            g_var = y_true[rows].var(axis=0)
+            if rows.sum() >= 2 and np.all(g_var > 1e-12):
+                entry["r2"] = float(1.0 - ((err[rows] ** 2).mean(axis=0) / g_var).mean())
+                within.append(entry["r2"])
+            per_group[str(name)] = entry
+    return Scores(1.0 - nmse, nmse, float(nmae_t.mean()), n, False, "", tuple(float(1 - v) for v in nmse_t), per_group,
+                  float(np.mean(within)) if within else math.nan)

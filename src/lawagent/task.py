@@ -109,6 +109,7 @@ class Task:
     holdout: str | None = None  # the holdout rule that made the test split (None: a train/test column)
     validation_rule: str | None = None  # the task's own validation rule (see lawagent.selection.protocol)
     validation_reason: str = ""  # why the task overrides the protocol's default
+    collection: str = ""  # which collection a bundled task belongs to ("sldbench", "more"); leaderboards group by it
     dev: bool = False  # a development split: test rows dropped, validation fold 1 as pseudo-test (selection.dev)
 
     # -- splits ---------------------------------------------------------
@@ -326,7 +327,9 @@ def _task_from_toml(toml_path: Path) -> Task:
         split_description=_get(split, "description", str, split_where, required=False) or "",
         where=where,
     )
-    return replace(task, holdout=split_rule, validation_rule=validation_rule, validation_reason=validation_reason)
+    collection = _get(meta, "collection", str, where, required=False) or ""
+    return replace(task, holdout=split_rule, validation_rule=validation_rule, validation_reason=validation_reason,
+                   collection=collection)
 
 
 # ---------------------------------------------------------------------------

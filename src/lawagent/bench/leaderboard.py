@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from lawagent.bench.published import CAVEATS, PUBLISHED_MEANS, SOURCES, published
-from lawagent.bench.runner import CELL_FILE, FINAL, _write_json, bench_task, budget_kind, load_manifest, write_text_atomic
+from lawagent.bench.runner import (CELL_FILE, FINAL, _write_json, bench_task, budget_kind, load_manifest, task_label,
+                                   write_text_atomic)
 from lawagent.errors import LawagentError
 
 REFERENCE_FILE = "reference.json"
@@ -39,7 +40,7 @@ REFERENCE_FILE = "reference.json"
 
 @dataclass
 class TaskRow:
-    task: str
+    task: str  # the benchmark's task spec: a bundled name or a task folder
     seeds: int
     failed: int
     r2: list[float]  # per finished seed
@@ -49,6 +50,10 @@ class TaskRow:
     evaluated: list[float]
     tokens: list[float]
     cost: list[float]
+    group_r2: list[float] = field(default_factory=list)  # mean within-group R² per seed (NaN: one row per group)
+    rel_nmse: list[float] = field(default_factory=list)  # NMSE over the reference law's, per seed
+    label: str = ""  # the task's name
+    collection: str = ""  # "sldbench", "more", or "" for a task folder of one's own
     best_formula: str = ""  # the selected seed's law
     r2_by_seed: dict[int, float] = field(default_factory=dict)
     selection_by_seed: dict[int, float] = field(default_factory=dict)  # the best law's selection score per seed
@@ -88,8 +93,10 @@ class TaskRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "task": self.task, "seeds": self.seeds, "failed": self.failed,
+            "task": self.label or self.task, "collection": self.collection, "seeds": self.seeds, "failed": self.failed,
             "r2_mean": self.r2_mean, "r2_std": self.r2_std, "r2_selected": self.r2_selected,
+            "group_r2_mean": _mean(self.group_r2) if all(_finite(v) for v in self.group_r2) else math.nan,
+            "nmse_vs_reference": _mean(self.rel_nmse) if all(_finite(v) for v in self.rel_nmse) else math.nan,
             "selected_seed": self.selected_seed, "r2_oracle_picked_on_test": self.r2_oracle,
             "r2_worst": min(self.r2) if self.r2 else math.nan,
             "nmse_mean": _mean(self.nmse), "nmae_mean": _mean(self.nmae),
@@ -120,34 +127,53 @@ class Leaderboard:
     def dev(self) -> bool:
         return bool(self.manifest.get("dev"))
 
-    def clipped_mean_row(self) -> dict[str, Any]:
-        """Mean over tasks with every R² clipped to [−1, 1] first, as SLDBench's leaderboard does."""
-        clip = lambda v: min(1.0, max(-1.0, v))  # noqa: E731
-        means = [float(np.mean([clip(v) for v in r.r2])) for r in self.rows if r.r2]
-        chosen = [clip(r.r2_selected) for r in self.rows if _finite(r.r2_selected)]
-        refs = [r.reference_r2 for r in self.rows]
-        return {"task": "mean, R² clipped to [−1, 1]", "r2_mean": _mean(means) if len(means) == len(self.rows) else math.nan,
-                "r2_selected": _mean(chosen) if len(chosen) == len(self.rows) else math.nan,
-                "reference_r2_ours": _mean([clip(v) for v in refs]) if all(_finite(v) for v in refs) else math.nan,
-                "published_reference_r2": _mean([r.published_reference_r2 for r in self.rows])
-                if all(r.published_reference_r2 is not None for r in self.rows) else math.nan}
-
-    def mean_row(self) -> dict[str, Any]:
-        """Mean over tasks of each per-task column (NaN when a task lacks the value)."""
-        dicts = [r.as_dict() for r in self.rows]
-        out: dict[str, Any] = {"task": "mean over tasks", "seeds": sum(r.seeds for r in self.rows),
-                               "failed": sum(r.failed for r in self.rows), "best_formula": "", "selected_seed": None}
-        for k in dicts[0] if dicts else []:
-            if k in out:
-                continue
-            vals = [d[k] for d in dicts]
-            out[k] = float(np.mean(vals)) if vals and all(_finite(v) for v in vals) else math.nan
-        # spread of the overall score: std over seeds of (mean over tasks), seeds every task finished
-        per_seed = [r.r2_by_seed for r in self.rows]
-        common = set.intersection(*(set(p) for p in per_seed)) if per_seed else set()
-        overall = [float(np.mean([p[s] for p in per_seed])) for s in sorted(common)]
-        out["r2_std"] = float(np.std(overall, ddof=1)) if len(overall) > 1 else math.nan
+    def summaries(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(mean row, clipped mean row) per collection when there are several, then over all tasks."""
+        names = list(dict.fromkeys(r.collection for r in self.rows))
+        out = []
+        if len(names) > 1:
+            for name in names:
+                rows = [r for r in self.rows if r.collection == name]
+                title = COLLECTIONS.get(name, name or "own tasks")
+                out.append((mean_row(rows, f"mean over {title} ({len(rows)} task{'s' if len(rows) > 1 else ''})"),
+                            clipped_mean_row(rows, f"{title}, R² clipped to [−1, 1]")))
+        label = f"mean over all {len(self.rows)} tasks" if len(names) > 1 else "mean over tasks"
+        out.append((mean_row(self.rows, label), clipped_mean_row(self.rows, "mean, R² clipped to [−1, 1]")))
         return out
+
+
+COLLECTIONS = {"sldbench": "SLDBench", "more": "more datasets"}
+
+
+def clipped_mean_row(rows: list[TaskRow], label: str) -> dict[str, Any]:
+    """Mean over ``rows`` with every R² clipped to [−1, 1] first, as SLDBench's leaderboard does."""
+    clip = lambda v: min(1.0, max(-1.0, v))  # noqa: E731
+    means = [float(np.mean([clip(v) for v in r.r2])) for r in rows if r.r2]
+    chosen = [clip(r.r2_selected) for r in rows if _finite(r.r2_selected)]
+    refs = [r.reference_r2 for r in rows]
+    return {"task": label, "r2_mean": _mean(means) if len(means) == len(rows) else math.nan,
+            "r2_selected": _mean(chosen) if len(chosen) == len(rows) else math.nan,
+            "reference_r2_ours": _mean([clip(v) for v in refs]) if all(_finite(v) for v in refs) else math.nan,
+            "published_reference_r2": _mean([r.published_reference_r2 for r in rows])
+            if all(r.published_reference_r2 is not None for r in rows) else math.nan}
+
+
+def mean_row(rows: list[TaskRow], label: str) -> dict[str, Any]:
+    """Mean over ``rows`` of each per-task column (NaN when a task lacks the value)."""
+    dicts = [r.as_dict() for r in rows]
+    out: dict[str, Any] = {"task": label, "collection": "", "seeds": sum(r.seeds for r in rows),
+                           "failed": sum(r.failed for r in rows), "best_formula": "", "selected_seed": None}
+    for k in dicts[0] if dicts else []:
+        if k in out:
+            continue
+        vals = [d[k] for d in dicts]
+        out[k] = float(np.mean(vals)) if vals and all(_finite(v) for v in vals) else math.nan
+    # spread of the overall score: std over seeds of (mean over tasks), seeds every task finished
+    per_seed = [r.r2_by_seed for r in rows]
+    common = set.intersection(*(set(p) for p in per_seed)) if per_seed else set()
+    overall = [float(np.mean([p[s] for p in per_seed])) for s in sorted(common)]
+    out["r2_std"] = float(np.std(overall, ddof=1)) if len(overall) > 1 else math.nan
+    return out
 
 
 def _mean(xs: list[float]) -> float:
@@ -222,15 +248,25 @@ def reference_scores(bench_dir: Path, tasks: list[str], dev: bool = False) -> di
             law = reference_law(task)
             ev = evaluate(task, law, FINAL_FIT)
             cache[name] = {"formula": law.text(), "r2": ev.test.r2, "nmse": ev.test.nmse, "nmae": ev.test.nmae,
-                           "failed": ev.test.failed, "message": ev.test.message, "seconds": ev.seconds,
-                           "fit": "lawagent.evaluate.FINAL_FIT (seed 0)",
-                           "baseline": "baseline chosen by lawagent" in (task.reference.notes or "")}
+                           "group_r2": ev.test.group_r2, "failed": ev.test.failed, "message": ev.test.message,
+                           "seconds": ev.seconds, "fit": "lawagent.evaluate.FINAL_FIT (seed 0)",
+                           "baseline": "baseline chosen by lawagent" in (task.reference.notes or ""),
+                           "name": task.name, "collection": task.collection}
         except LawagentError as err:
-            cache[name] = {"formula": None, "r2": None, "message": str(err)}
+            task = _try_load(name, dev)
+            cache[name] = {"formula": None, "r2": None, "message": str(err), "name": task.name if task else None,
+                           "collection": task.collection if task else ""}
         changed = True
     if changed:
         _write_json(path, cache)
     return cache
+
+
+def _try_load(name: str, dev: bool):
+    try:
+        return bench_task(name, dev)
+    except LawagentError:
+        return None
 
 
 def recompute_test_r2(cell: dict[str, Any], dev: bool = False) -> float | None:
@@ -266,7 +302,7 @@ def build_leaderboard(bench_dir: Path, *, check: bool = True, reference: bool = 
     for t in tasks:
         got = [c for c in by_task.get(t, []) if c.get("seed") in seeds or not seeds]
         have = {c["seed"] for c in got}
-        missing += [f"{t}-s{s}" for s in seeds if s not in have]
+        missing += [f"{task_label(t)}-s{s}" for s in seeds if s not in have]
         row = TaskRow(t, len(got), 0, [], [], [], [], [], [], [])
         for c in sorted(got, key=lambda c: c["seed"]):
             test = c.get("test") or {}
@@ -281,6 +317,7 @@ def build_leaderboard(bench_dir: Path, *, check: bool = True, reference: bool = 
             row.formula_by_seed[int(c["seed"])] = c.get("formula", "")
             row.nmse.append(float(test["nmse"]) if _finite(test.get("nmse")) else math.inf)
             row.nmae.append(float(test["nmae"]) if _finite(test.get("nmae")) else math.inf)
+            row.group_r2.append(float(test["group_r2"]) if _finite(test.get("group_r2")) else math.nan)
             wall = c.get("wall_seconds", c.get("seconds"))
             if _finite(wall):
                 row.seconds.append(float(wall))
@@ -300,13 +337,18 @@ def build_leaderboard(bench_dir: Path, *, check: bool = True, reference: bool = 
         ref = refs.get(t) or {}
         row.reference_r2 = ref.get("r2")
         row.reference_is_baseline = bool(ref.get("baseline"))
-        pub = None if dev else published(t)
+        row.label, row.collection = ref.get("name") or task_label(t), ref.get("collection", "")
+        row.rel_nmse = [v / ref["nmse"] if _finite(ref.get("nmse")) and ref["nmse"] > 0 else math.nan
+                        for v in row.nmse]
+        pub = None if dev or row.collection != "sldbench" else published(row.label)
         if pub is not None:
             row.published_reference_r2 = pub.reference_r2
             row.published_sldagent_r2 = pub.sldagent_r2
             row.published_sldagent_best_r2 = pub.sldagent_best_r2
             row.published_note = pub.note
         rows.append(row)
+    order = list(COLLECTIONS) + [""]
+    rows.sort(key=lambda r: order.index(r.collection) if r.collection in order else len(order))  # stable
     return Leaderboard(bench_dir, manifest, rows, cells, max_diff, missing)
 
 
@@ -368,7 +410,8 @@ def to_markdown(lb: Leaderboard) -> str:
              what + " Failures count as −1; values below −1 are kept (SLDBench's leaderboard clips to [−1, 1]). "
              "± is the sample standard deviation over seeds. *selected* = the seed whose law has the best "
              "selection score (validation only), as a user with one run would pick it.", ""]
-    head = ["task", "seeds", "R² mean ± std", "selected seed", "NMSE", "NMAE", "wall s", "candidates"]
+    head = ["task", "seeds", "R² mean ± std", "selected seed", "group R²", "NMSE", "NMSE/ref", "NMAE", "wall s",
+            "candidates"]
     if lb.llm:
         head += ["tokens", "cost $"]
     head += ["reference law (ours)"]
@@ -380,8 +423,9 @@ def to_markdown(lb: Leaderboard) -> str:
         seed = d.get("selected_seed")
         cells = [d["task"], str(d["seeds"]) + (f" ({d['failed']} failed)" if d["failed"] else ""),
                  f"{_f(d['r2_mean'])} ± {_f(d['r2_std'])}",
-                 _f(d["r2_selected"]) + (f" (s{seed})" if seed is not None else ""), _f(d["nmse_mean"]),
-                 _f(d["nmae_mean"]), _f(d["seconds_mean"], 0), _f(d["evaluated_mean"], 0)]
+                 _f(d["r2_selected"]) + (f" (s{seed})" if seed is not None else ""), _f(d["group_r2_mean"]),
+                 _f(d["nmse_mean"]), _f(d["nmse_vs_reference"], 3), _f(d["nmae_mean"]), _f(d["seconds_mean"], 0),
+                 _f(d["evaluated_mean"], 0)]
         if lb.llm:
             cells += [_f(d["tokens_mean"], 0), _f(d["cost_total"], 4)]
         cells += [_f(d["reference_r2_ours"]) + ref_mark]
@@ -395,12 +439,11 @@ def to_markdown(lb: Leaderboard) -> str:
         if r.published_note and "Claude" in r.published_note:
             pub += " †"
         lines.append("| " + " | ".join(row_cells(d, " ‡" if r.reference_is_baseline else "", pub)) + " |")
-    if lb.rows:
-        mean = lb.mean_row()
+    for mean, clipped in lb.summaries() if lb.rows else []:
         lines.append("| " + " | ".join(f"**{c}**" if i == 0 else c for i, c in enumerate(row_cells(mean, "", "–")))
                      + " |")
-        clipped = lb.clipped_mean_row()
-        cells = ["*" + clipped["task"] + "*", "", _f(clipped["r2_mean"]), _f(clipped["r2_selected"]), "", "", "", ""]
+        cells = ["*" + clipped["task"] + "*", "", _f(clipped["r2_mean"]), _f(clipped["r2_selected"]), "", "", "", "",
+                 "", ""]
         if lb.llm:
             cells += ["", ""]
         cells += [_f(clipped["reference_r2_ours"])]
@@ -409,7 +452,7 @@ def to_markdown(lb: Leaderboard) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## The selected seed's law per task", ""]
     for r in lb.rows:
-        lines.append(f"- **{r.task}** (seed {r.selected_seed}, R² {_f(r.r2_selected)}): `{r.best_formula}`")
+        lines.append(f"- **{r.label or r.task}** (seed {r.selected_seed}, R² {_f(r.r2_selected)}): `{r.best_formula}`")
     lines += ["", "## Notes", "",
               "- *reference law (ours)*: the task's reference law (`lawagent evaluate TASK --reference`) refit by "
               "lawagent's harness on the same rows" + (" (on the development split)" if lb.dev else "") +
@@ -432,16 +475,16 @@ def to_markdown(lb: Leaderboard) -> str:
     lines += ["", "## Oracle (picked on test: for diagnosis only)", "",
               "The best seed *by the R² above*: what no user could pick without the held-out rows. Never compare it "
               "with another system's mean.", ""]
-    oracle = [f"{r.task} {_f(r.r2_oracle)}" for r in lb.rows]
+    oracle = [f"{r.label or r.task} {_f(r.r2_oracle)}" for r in lb.rows]
     if not lb.dev:
-        oracle += [f"SLDAgent best of 5 (pub.) on {r.task} {r.published_sldagent_best_r2:g}" for r in lb.rows
+        oracle += [f"SLDAgent best of 5 (pub.) on {r.label} {r.published_sldagent_best_r2:g}" for r in lb.rows
                    if r.published_sldagent_best_r2 is not None]
     lines.append("; ".join(oracle) + ".")
     return "\n".join(lines) + "\n"
 
 
-CSV_COLUMNS = ["task", "seeds", "failed", "r2_mean", "r2_std", "r2_selected", "selected_seed", "r2_worst",
-               "nmse_mean", "nmae_mean", "seconds_mean", "evaluated_mean", "tokens_mean", "cost_total",
+CSV_COLUMNS = ["task", "collection", "seeds", "failed", "r2_mean", "r2_std", "r2_selected", "selected_seed",
+               "r2_worst", "group_r2_mean", "nmse_mean", "nmse_vs_reference", "nmae_mean", "seconds_mean", "evaluated_mean", "tokens_mean", "cost_total",
                "reference_r2_ours", "published_reference_r2", "published_sldagent_r2", "best_formula",
                "r2_oracle_picked_on_test", "published_sldagent_best_r2"]
 
@@ -450,7 +493,8 @@ def to_csv(lb: Leaderboard) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
-    for d in [r.as_dict() for r in lb.rows] + ([lb.mean_row(), lb.clipped_mean_row()] if lb.rows else []):
+    summaries = [d for pair in lb.summaries() for d in pair] if lb.rows else []
+    for d in [r.as_dict() for r in lb.rows] + summaries:
         w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()})
     return buf.getvalue()
 

@@ -105,7 +105,7 @@ def budget_kind(config: dict[str, Any]) -> str:
 
 
 def bench_task(name: str, dev: bool) -> Task:
-    """The task a cell runs on: the bundled task, or its development split (test rows dropped at load)."""
+    """The task a cell runs on (a bundled name or a task folder), or its development split (test rows dropped at load)."""
     task = load_task(name)
     return dev_task(task, protocol_for(task)) if dev else task
 
@@ -121,8 +121,13 @@ def is_finished(d: Path) -> bool:
         return False
 
 
+def task_label(task: str) -> str:
+    """A task spec's short name: a bundled task's name, or a task folder's name."""
+    return Path(task).name if ("/" in task or os.sep in task) else task
+
+
 def cell_name(task: str, seed: int) -> str:
-    return f"{task}-s{seed}"
+    return f"{task_label(task)}-s{seed}"
 
 
 def cell_dir(bench_dir: Path, task: str, seed: int) -> Path:
@@ -292,7 +297,7 @@ def _summary(best: LawRecord, task: str, seed: int, **extra: Any) -> dict[str, A
         "task": task, "seed": seed, "status": "done", "formula": best.formula, "formulas": list(best.formulas),
         "n_parameters": len(best.parameters), "complexity": best.complexity, "val_r2": best.val_r2,
         "selection_score": (best.selection or {}).get("score"),
-        "train_r2": best.train_r2, "test": {k: (best.test or {}).get(k) for k in ("r2", "nmse", "nmae", "failed", "message")},
+        "train_r2": best.train_r2, "test": {k: (best.test or {}).get(k) for k in ("r2", "group_r2", "nmse", "nmae", "failed", "message")},
         **extra,
     })
 

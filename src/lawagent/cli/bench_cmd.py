@@ -30,6 +30,7 @@ examples:
   lawagent bench --dev --tasks all --seeds 3 --max-candidates 500 --blocks generic
   lawagent bench --tasks all --seeds 3 --max-candidates 500          (test rows: release only)
   lawagent bench --tasks sft_scaling_law,parallel_scaling_law --seeds 2 --time 10 --id quick
+  lawagent bench --dev --tasks ./tasks-local/my_runs --seeds 3 --max-candidates 300   (your own task folder)
   lawagent bench --proposer llm --model openai/gpt-4o-mini --seeds 5 --time 300
   lawagent bench --proposer hybrid --model openai/local --api-base http://127.0.0.1:8080/v1
   lawagent bench leaderboard quick              rewrite the leaderboard of results/bench-quick
@@ -58,7 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="use the bundled local model (each cell starts its own server; cells then run one at a time)")
     p.add_argument("--max-cost", type=float, metavar="USD", help="per cell: stop calling the LLM beyond this cost")
     p.add_argument("--max-tokens", type=int, metavar="N", help="per cell: stop calling the LLM beyond this many tokens")
-    p.add_argument("--tasks", default="all", help="'all' or a comma-separated list of task names (default all)")
+    p.add_argument("--tasks", default="all",
+                   help="'all' (the bundled tasks) or a comma-separated list of task names and task folders "
+                   "(e.g. ./tasks-local/my_runs, made with `lawagent tasks new`)")
     p.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0..N-1 per task (default 3)")
     p.add_argument("--time", type=float, default=None, metavar="SECONDS",
                    help="search time per cell in seconds (default 60 when no other budget is given; the final "
@@ -89,18 +92,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     cp.set_defaults(run=run_compare)
 
 
-def run(args: argparse.Namespace) -> int:
-    from lawagent.bench.runner import BenchConfig, run_bench
+def task_specs(text: str) -> list[str]:
+    """'all', or bundled task names and task folders (``./tasks-local/NAME``), comma-separated."""
+    from pathlib import Path
+
+    from lawagent.bench.runner import task_label
     from lawagent.task import list_tasks
 
     available = list_tasks()
-    if args.tasks.strip().lower() == "all":
-        tasks = available
-    else:
-        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-        unknown = [t for t in tasks if t not in available]
-        if unknown:
-            raise LawagentError(f"unknown task(s) {', '.join(unknown)}; bundled tasks: {', '.join(available)}")
+    if text.strip().lower() == "all":
+        return available
+    specs = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        if item in available:
+            specs.append(item)
+        elif (Path(item).expanduser() / "task.toml").is_file():
+            specs.append(str(Path(item).expanduser().resolve()))
+        else:
+            raise LawagentError(f"unknown task {item!r}: not a bundled task and not a folder with task.toml "
+                                f"(bundled tasks: {', '.join(available)}; make a folder with `lawagent tasks new`)")
+    labels = [task_label(t) for t in specs]
+    dup = next((x for i, x in enumerate(labels) if x in labels[:i]), None)
+    if dup:
+        raise LawagentError(f"two tasks are named {dup!r}: give each task folder its own name")
+    return specs
+
+
+def run(args: argparse.Namespace) -> int:
+    from lawagent.bench.runner import BenchConfig, run_bench
+
+    tasks = task_specs(args.tasks)
     if args.seeds < 1:
         raise LawagentError(f"--seeds must be at least 1, got {args.seeds}")
     if args.time is None and args.iterations is None and args.max_candidates is None:

@@ -176,8 +176,12 @@ def render(result) -> str:
         lines.append(f"... and {len(groups) - 10} more groups (see final.json)")
     lines.append("")
     test = best.test or {}
+    ref_test = (result.reference.test or {}) if result.reference is not None else {}
+    ratio = test.get("nmse") / ref_test["nmse"] if test.get("nmse") is not None and ref_test.get("nmse") else None
     lines.append(f"held-out test R2 of the best law:        {_r2(test.get('r2'))}"
-                 + (f"   (FAILED: {test.get('message')})" if test.get("failed") else ""))
+                 + (f"   (FAILED: {test.get('message')})" if test.get("failed") else "")
+                 + (f"   group R2 {_r2(test.get('group_r2'))}" if test.get("group_r2") is not None else "")
+                 + (f"   NMSE/reference {ratio:.4g}" if ratio is not None else ""))
     if result.reference is not None:
         lines.append(f"held-out test R2 of the task's reference (human) law, refit the same way: "
                      f"{_r2(result.reference.test_r2)}   [{result.reference.formula}]")

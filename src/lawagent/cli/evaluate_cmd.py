@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from lawagent.cli.format import fmt, table
 from lawagent.errors import LawagentError
 from lawagent.evaluate import Evaluation, evaluate, parse_law, reference_law
 from lawagent.bench.sldbench_program import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+from lawagent.records import json_safe
+from lawagent.scoring import relative_nmse
 from lawagent.task import load_task
 
 EPILOG = """\
@@ -113,12 +116,29 @@ def run(args: argparse.Namespace) -> int:
             raise type(err)(f"{args.law_file}: {err}") from None
     else:
         law = parse_law(task, args.formula, bounds=parse_bounds(args.bound))
-    ev = evaluate(task, law, replace(FINAL_FIT, seed=args.seed))
+    options = replace(FINAL_FIT, seed=args.seed)
+    ev = evaluate(task, law, options)
+    relative = reference_nmse_ratio(task, ev, options)
     if args.json:
-        print(json.dumps(ev.as_dict(), indent=2, default=float))
+        print(json.dumps(json_safe(ev.as_dict() | {"relative_nmse": relative}), indent=2, default=float))
     else:
-        print(render(ev, task))
+        print(render(ev, task, relative))
     return 0 if not ev.test.failed else 1
+
+
+def _known(value: float) -> float | str:
+    """'-' where a score does not apply (a group R² with one row per group; no reference law)."""
+    return "-" if isinstance(value, float) and math.isnan(value) else value
+
+
+def reference_nmse_ratio(task, ev: Evaluation, options) -> float:
+    """The law's held-out NMSE over the task's reference law's (refit the same way); NaN without a reference."""
+    if task.reference is None:
+        return math.nan
+    law = reference_law(task)
+    if ev.law.text() == law.text():
+        return 1.0
+    return relative_nmse(ev.test, evaluate(task, law, options).test)
 
 
 def run_program(task, args: argparse.Namespace) -> int:
@@ -150,12 +170,15 @@ def render_program(result, task) -> str:
     return "\n".join(lines)
 
 
-def render(ev: Evaluation, task) -> str:
+def render(ev: Evaluation, task, relative: float = math.nan) -> str:
     lines = [f"task      {task.name}", f"law       {ev.law.text()}",
              f"          {ev.law.n_parameters} parameters (budget {task.parameter_budget}), complexity {ev.law.complexity}", ""]
-    rows = [["held-out test", ev.test.n_rows, ev.test.r2, ev.test.nmse, ev.test.nmae],
-            ["train (fit)", ev.train.n_rows, ev.train.r2, ev.train.nmse, ev.train.nmae]]
-    lines.append(table(["rows", "n", "R2", "NMSE", "NMAE"], rows))
+    rows = [["held-out test", ev.test.n_rows, ev.test.r2, _known(ev.test.group_r2), ev.test.nmse, _known(relative),
+             ev.test.nmae],
+            ["train (fit)", ev.train.n_rows, ev.train.r2, _known(ev.train.group_r2), ev.train.nmse, "", ev.train.nmae]]
+    lines.append(table(["rows", "n", "R2", "group R2", "NMSE", "NMSE/ref", "NMAE"], rows))
+    lines.append("R2: pooled over groups (SLDBench's metric); group R2: mean R2 within each group (2+ rows); "
+                 "NMSE/ref: NMSE over the task's reference law's on the same rows (below 1 is better)")
     if ev.test.failed:
         lines.append(f"\nFAILED: {ev.test.message}")
     if task.reference and task.reference.published_r2 is not None and ev.law.text() == reference_law(task).text():

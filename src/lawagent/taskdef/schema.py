@@ -33,6 +33,7 @@ TOP: dict[str, Key] = {
     "title": Key("str"),
     "description": Key("str"),
     "data": Key("str", required=True),
+    "collection": Key("str"),
     "features": Key("str_list", required=True),
     "targets": Key("str_list", required=True),
     "group": Key("str"),
