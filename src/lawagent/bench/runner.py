@@ -49,6 +49,7 @@ from lawagent.selection.dev import dev_task
 from lawagent.selection.protocol import protocol_for
 from lawagent.task import Task, load_task
 
+PEER = "operon"  # a cell of the symbolic-regression peer (lawagent.peers.operon), not a discovery run
 BENCH_FILE = "bench.json"
 CELL_FILE = "bench_cell.json"
 FINAL = "final.json"
@@ -88,6 +89,8 @@ def default_id(config: BenchConfig) -> str:
         parts.append(re.sub(r"[^A-Za-z0-9._-]+", "_", str(model))[-40:])
     if config.proposer_options.get("blocks") == "generic":
         parts.append("generic")
+    if config.proposer_options.get("evaluations") is not None:
+        parts.append(f"{config.proposer_options['evaluations']}ev")
     if config.time_per_cell is not None:
         parts.append(f"{config.time_per_cell:g}s")
     if config.iterations is not None:
@@ -98,10 +101,12 @@ def default_id(config: BenchConfig) -> str:
 
 
 def budget_kind(config: dict[str, Any]) -> str:
-    """'candidates' (the same on any machine for a seed), 'iterations' (likewise) or 'time' (machine-dependent)."""
-    if config.get("time_per_cell") is None:
-        return "candidates" if config.get("max_candidates") is not None else "iterations"
-    return "time"
+    """'candidates', 'iterations' or 'evaluations' (the same on any machine for a seed), or 'time' (machine-dependent)."""
+    if config.get("time_per_cell") is not None:
+        return "time"
+    if config.get("proposer") == PEER:
+        return "evaluations"
+    return "candidates" if config.get("max_candidates") is not None else "iterations"
 
 
 def bench_task(name: str, dev: bool) -> Task:
@@ -143,7 +148,8 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] | None = None) 
         raise LawagentError("no tasks to benchmark")
     if not config.seeds:
         raise LawagentError("--seeds must be at least 1")
-    if config.time_per_cell is None and config.iterations is None and config.max_candidates is None:
+    if config.time_per_cell is None and config.iterations is None and config.max_candidates is None \
+            and config.proposer != PEER:
         raise LawagentError("give a budget per cell: --max-candidates N (reproducible), --iterations N or --time S")
     if not config.id:
         config.id = default_id(config)
@@ -244,6 +250,8 @@ def run_cell(bench_dir: str, task_name: str, seed: int, spec: dict[str, Any]) ->
     from lawagent.discovery import discover
 
     d = cell_dir(Path(bench_dir), task_name, seed)
+    if spec["proposer"] == PEER:
+        return _peer_cell(d, task_name, seed, spec)
     try:
         task = bench_task(task_name, bool(spec.get("dev")))
         resume = d.is_dir() and (d / "config.json").is_file()
@@ -270,6 +278,31 @@ def run_cell(bench_dir: str, task_name: str, seed: int, spec: dict[str, Any]) ->
         summary = {"task": task_name, "seed": seed, "status": "failed", "error": f"{type(err).__name__}: {err}"}
     if summary["status"] == "done":
         _write_json(d / CELL_FILE, summary)
+    return summary
+
+
+def _peer_cell(d: Path, task_name: str, seed: int, spec: dict[str, Any]) -> dict[str, Any]:
+    """A cell of the Operon peer: its models and scores in ``final.json``, a summary like a law's."""
+    from lawagent.peers.operon import DEFAULT_EVALUATIONS, fit_operon, mean_length
+
+    options = spec.get("proposer_options") or {}
+    try:
+        task = bench_task(task_name, bool(spec.get("dev")))
+        result = fit_operon(task, seed=seed, evaluations=int(options.get("evaluations", DEFAULT_EVALUATIONS)),
+                            time_limit=spec["time_limit"])
+    except LawagentError as err:
+        return {"task": task_name, "seed": seed, "status": "failed", "error": str(err)}
+    d.mkdir(parents=True, exist_ok=True)
+    summary = json_safe({
+        "task": task_name, "seed": seed, "status": "done", "peer": "operon",
+        "formula": "; ".join(next(iter(result.models.values()))), "n_parameters": None,
+        "complexity": mean_length(result), "val_r2": None, "selection_score": None, "train_r2": result.train.r2,
+        "test": {k: result.test.as_dict().get(k) for k in ("r2", "group_r2", "nmse", "nmae", "failed", "message")},
+        "n_evaluated": result.evaluations * len(result.lengths), "seconds": result.seconds,
+        "wall_seconds": result.seconds, "run_dir": str(d),
+    })
+    _write_json(d / CELL_FILE, summary)  # first: a cell counts as finished once final.json exists
+    _write_json(d / FINAL, {**result.as_dict(), "peer": "operon", "task": {"name": task.name, "dev": task.dev}})
     return summary
 
 

@@ -48,8 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dev", action="store_true",
                    help="the development split: drop the test rows, score on validation fold 1 (use this to develop)")
-    p.add_argument("--proposer", default="symbolic", choices=["symbolic", "llm", "hybrid"],
-                   help="who writes candidate laws (default symbolic: offline)")
+    p.add_argument("--proposer", default="symbolic", choices=["symbolic", "llm", "hybrid", "operon"],
+                   help="who writes candidate laws (default symbolic: offline); operon = the symbolic-regression "
+                   "engine Operon as a peer (pip install 'lawagent[sr]'), scored the same way")
+    p.add_argument("--sr-evaluations", type=int, metavar="N",
+                   help="operon: expression evaluations per model (one model per group and target; default 200000)")
     p.add_argument("--blocks", choices=["all", "generic"], default=None,
                    help="symbolic proposer's starting blocks: all (default) or generic motifs only")
     p.add_argument("--model", help="LLM model for --proposer llm/hybrid (litellm name, e.g. openai/gpt-4o-mini)")
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     tasks = task_specs(args.tasks)
     if args.seeds < 1:
         raise LawagentError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.time is None and args.iterations is None and args.max_candidates is None:
+    if args.time is None and args.iterations is None and args.max_candidates is None and args.proposer != "operon":
         args.time = 60.0
     if args.time is not None and not args.time > 0:
         raise LawagentError(f"--time must be positive seconds, got {args.time}")
@@ -135,6 +138,19 @@ def run(args: argparse.Namespace) -> int:
                                  ("max_tokens", args.max_tokens)) if v is not None}
     if options and args.proposer == "symbolic":
         raise LawagentError("--model/--api-base/--llm-config/--local-llm/--max-cost/--max-tokens need --proposer llm or hybrid")
+    if args.sr_evaluations is not None:
+        if args.proposer != "operon":
+            raise LawagentError("--sr-evaluations applies to --proposer operon")
+        if args.sr_evaluations < 1:
+            raise LawagentError(f"--sr-evaluations must be a positive whole number, got {args.sr_evaluations}")
+        options["evaluations"] = args.sr_evaluations
+    if args.proposer == "operon":
+        from lawagent.peers.operon import import_operon
+
+        import_operon()  # a clear error now rather than one per cell
+        if args.iterations is not None or args.max_candidates is not None:
+            raise LawagentError("--proposer operon takes --sr-evaluations (and optionally --time), not "
+                                "--iterations or --max-candidates")
     if args.blocks is not None:
         if args.proposer != "symbolic":
             raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic)")
