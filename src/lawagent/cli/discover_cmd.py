@@ -84,6 +84,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rolling-origin folds: fold 1 validates on the largest rows, fold 2 carves the same "
                    "share again from the rest, and so on; candidates are ranked by their mean R2 (default 2; "
                    "1 = a single validation step)")
+    b.add_argument("--no-racing", action="store_true",
+                   help="fully evaluate every candidate (default: a cheap screen first; only candidates that "
+                   "could still reach the top get the full fit on every fold and the probe)")
     b.add_argument("--top-k", type=int, default=5, help="finalists refit on all training rows besides the Pareto front (default 5)")
     b.add_argument("--quiet", action="store_true", help="no progress line")
     b.add_argument("--json", action="store_true", help="print final.json instead of the tables")
@@ -129,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
                   seed=args.seed, out_dir=args.out, run_id=args.run_id, seed_laws=args.seed_law,
                   validation=args.validation, validation_fraction=args.validation_fraction,
                   validation_folds=args.validation_folds,
-                  top_k=args.top_k,
+                  top_k=args.top_k, racing=not args.no_racing,
                   proposer=args.proposer or "symbolic", proposer_options=opts or None)
         if args.task and args.csv:
             raise LawagentError("give either --task NAME or a CSV file, not both")

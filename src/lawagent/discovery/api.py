@@ -129,6 +129,7 @@ def discover(
     candidate_timeout: float | None = None,
     fit_options: Any = None,
     csv_spec: Mapping[str, Any] | None = None,
+    racing: bool = True,
 ) -> DiscoveryResult:
     """Search for laws of ``task`` (a Task, a bundled task name, or a task folder).
 
@@ -166,7 +167,7 @@ def discover(
         "proposer": proposer_name, "proposer_options": _public_options(proposer_options),
         "budget": {"iterations": iterations, "max_candidates": max_candidates, "time_limit": time_limit},
         "seed": seed, "batch_size": batch_size, "validation": validation, "validation_fraction": validation_fraction,
-        "validation_folds": validation_folds, "protocol": protocol.describe(), "top_k": top_k,
+        "validation_folds": validation_folds, "protocol": protocol.describe(), "top_k": top_k, "racing": racing,
         "seed_laws": list(seed_laws), "workers": workers,
     }
     if resume:
@@ -175,8 +176,9 @@ def discover(
             raise LawagentError(f"cannot resume: {run_dir.path} has no {CONFIG} (not a run folder)")
         old.setdefault("validation_folds", 1)  # runs from before rolling-origin folds
         old.setdefault("validation", None)
+        old.setdefault("racing", False)  # runs from before racing
         for key in ("seed", "batch_size", "validation", "validation_fraction", "validation_folds", "proposer",
-                    "seed_laws"):
+                    "seed_laws", "racing"):
             if old.get(key) != config[key]:
                 raise LawagentError(f"cannot resume {run_dir.path}: it was run with {key}={old.get(key)!r}, "
                                     f"not {config[key]!r}")
@@ -200,7 +202,8 @@ def discover(
             raise
     run_dir.write(CONFIG, config)
     settings = RunSettings(seed=seed, batch_size=batch_size, workers=workers, top_k=top_k,
-                           candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress)
+                           candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress,
+                           racing=racing)
     out = Progress(progress)
     validation_text = f"{protocol.describe()}; " + ", ".join(
         f"fold {i + 1}: {f.rule} ({len(f.val)} rows)" for i, f in enumerate(view.folds))
@@ -296,7 +299,7 @@ def resume_run(run_dir: str | Path, *, iterations: int | None = None, max_candid
         validation_fraction=config["validation_fraction"],
         validation_folds=config.get("validation_folds", 1), progress=progress, top_k=config.get("top_k", 5),
         proposer_options=opts or None,
-        csv_spec=config["task"].get("csv_spec"),
+        csv_spec=config["task"].get("csv_spec"), racing=config.get("racing", False),
     )
 
 

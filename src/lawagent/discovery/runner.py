@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lawagent.discovery.canonical import canonical_key, key_digest
-from lawagent.discovery.evaluator import SEARCH_FIT, EvalOptions, parse_proposal
+from lawagent.discovery.evaluator import FULL, SCREEN, SEARCH_FIT, EvalOptions, parse_proposal
 from lawagent.discovery.population import Population
 from lawagent.discovery.progress import Progress, status_line
 from lawagent.discovery.results import BEST, STATE, RunDir, record_from_dict, record_to_dict
@@ -35,6 +35,7 @@ from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
 from lawagent.proposers.seeds import SeedProposer
 from lawagent.records import LawRecord
 from lawagent.selection import rank
+from lawagent.selection.rank import could_still_win
 from lawagent.selection.view import TrainView
 from lawagent.task import Task
 
@@ -66,6 +67,7 @@ class RunSettings:
     workers: int | None = None
     top_k: int = 5
     candidate_timeout: float | None = None  # hard per-candidate limit in a worker (default: 4x the fit time limit, >= 20 s)
+    racing: bool = True  # screen every candidate cheaply; fully evaluate only those that could still win
     fit_options: Any = None  # FitOptions for the search fits (default SEARCH_FIT)
     progress: bool = True
 
@@ -205,7 +207,8 @@ def run_search(
                             f"last error: {type(err).__name__}: {err}") from None
                 room = None if budget.max_candidates is None else budget.max_candidates - len(pop)
                 new = _dedupe(proposals, pop, view, room)
-                records = _evaluate(new, pool, shared, cache, next_id, it)
+                race = rank.race_limits(pop.best(len(pop))) if settings.racing else None
+                records = _evaluate(new, pool, shared, cache, next_id, it, race)
                 next_id += len(records)
                 stall = stall + 1 if not records else 0
                 for rec, (prop, key, _law) in zip(records, new):
@@ -273,8 +276,13 @@ def _dedupe(proposals, pop: Population, view: TrainView, room: int | None):
     return out
 
 
-def _evaluate(new, pool: WorkerPool, shared: EvalShared, cache, next_id: int, it: int) -> list[CandidateRecord]:
-    """Records in proposal order: cached (resume), parse errors in-process, the rest in workers."""
+def _evaluate(new, pool: WorkerPool, shared: EvalShared, cache, next_id: int, it: int,
+              race: rank.RaceLimits | None) -> list[CandidateRecord]:
+    """Records in proposal order: cached (resume), parse errors in-process, the rest in workers.
+
+    With racing (``race`` = :func:`lawagent.selection.rank.race_limits`), every candidate is screened
+    first and only those within the limit get the full evaluation; the others keep their screen record.
+    """
     records: list[CandidateRecord | None] = [None] * len(new)
     jobs, slots = [], []
     for i, (prop, key, law) in enumerate(new):
@@ -284,11 +292,22 @@ def _evaluate(new, pool: WorkerPool, shared: EvalShared, cache, next_id: int, it
             rec.id, rec.iteration = cid, it
             records[i] = rec
         elif law is None:
-            records[i] = evaluate_job(shared, (prop, cid, it))
+            records[i] = evaluate_job(shared, (prop, cid, it, FULL))
         else:
             jobs.append((prop, cid, it))
             slots.append(i)
-    for i, rec in zip(slots, evaluate_all(pool, jobs)):
+    if race is not None:
+        screens = evaluate_all(pool, [(p, c, i, SCREEN) for p, c, i in jobs])
+        keep = [j for j, rec in enumerate(screens)
+                if could_still_win(rec.val_r2 if not rec.error else -math.inf, rec.complexity, race)]
+        for j, rec in enumerate(screens):
+            records[slots[j]] = rec
+        spent = {slots[j]: screens[j].seconds for j in keep}
+        jobs, slots = [jobs[j] for j in keep], [slots[j] for j in keep]
+    else:
+        spent = {}
+    for i, rec in zip(slots, evaluate_all(pool, [(p, c, i, FULL) for p, c, i in jobs])):
+        rec.seconds += spent.get(i, 0.0)
         records[i] = rec
     return [r for r in records if r is not None]
 
@@ -336,6 +355,7 @@ def proposer_stats(proposer: Proposer, pop: Population | None = None) -> dict[st
             c[1] += int(r.ok)
         stats["candidates_by_origin"] = {k: {"evaluated": v[0], "ok": v[1]} for k, v in sorted(by_origin.items())}
         stats["duplicates_skipped"] = pop.n_duplicates
+        stats["screened_out"] = pop.n_screened_out
     return stats
 
 
