@@ -145,6 +145,7 @@ def render(result) -> str:
     test = best.test or {}
     lines.append(f"held-out test R2 of the best law:        {_r2(test.get('r2'))}"
                  + (f"   (FAILED: {test.get('message')})" if test.get("failed") else ""))
+    lines += [f"warning (held-out test): {w}" for w in test.get("warnings") or []]
     if result.reference is not None:
         lines.append(f"held-out test R2 of the task's reference (human) law, refit the same way: "
                      f"{_r2(result.reference.test_r2)}   [{result.reference.formula}]")

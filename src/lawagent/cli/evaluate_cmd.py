@@ -139,6 +139,7 @@ def render_program(result, task) -> str:
     lines = [f"task      {task.name}", f"program   {result.program} (SLDBench format, run in a limited subprocess)",
              f"          features in order: {', '.join(task.features)}", ""]
     lines.append(table(["rows", "n", "R2", "NMSE", "NMAE"], [["held-out test", t.n_rows, t.r2, t.nmse, t.nmae]]))
+    lines += score_warnings([("held-out test", t)])
     if t.failed:
         lines.append(f"\nFAILED: {t.message}")
         tail = result.stderr_tail.strip().splitlines()[-8:]
@@ -150,12 +151,18 @@ def render_program(result, task) -> str:
     return "\n".join(lines)
 
 
+def score_warnings(scored: list[tuple[str, object]]) -> list[str]:
+    """One line per warning of the scores shown (e.g. a constant target, where R2 means nothing)."""
+    return [f"warning ({rows}): {w}" for rows, scores in scored for w in getattr(scores, "warnings", ())]
+
+
 def render(ev: Evaluation, task) -> str:
     lines = [f"task      {task.name}", f"law       {ev.law.text()}",
              f"          {ev.law.n_parameters} parameters (budget {task.parameter_budget}), complexity {ev.law.complexity}", ""]
     rows = [["held-out test", ev.test.n_rows, ev.test.r2, ev.test.nmse, ev.test.nmae],
             ["train (fit)", ev.train.n_rows, ev.train.r2, ev.train.nmse, ev.train.nmae]]
     lines.append(table(["rows", "n", "R2", "NMSE", "NMAE"], rows))
+    lines += score_warnings([("held-out test", ev.test), ("train (fit)", ev.train)])
     if ev.test.failed:
         lines.append(f"\nFAILED: {ev.test.message}")
     if task.reference and task.reference.published_r2 is not None and ev.law.text() == reference_law(task).text():
