@@ -11,7 +11,7 @@ import sympy
 import sympy.printing.str
 
 from lawagent.errors import FormulaError
-from lawagent.law.guard import PARSE_SECONDS, time_limit
+from lawagent.law.guard import PARSE_SECONDS, bounded
 from lawagent.law.parse import FUNCTIONS, MAX_NAME_LENGTH, parse_expression, split_formulas
 
 MAX_COMPLEXITY = 400
@@ -85,7 +85,7 @@ class Law:
                     raise FormulaError(f"name {name[:20]!r}... is longer than {MAX_NAME_LENGTH} characters")
             return symbol(name)
 
-        with time_limit(PARSE_SECONDS, "parsing the law"):  # parse and checks together: no text can hang
+        def build() -> "Law":
             exprs = []
             for i, part in enumerate(texts):
                 part = _strip_lhs(part, targets[i] if targets else None)
@@ -96,7 +96,9 @@ class Law:
                     raise FormulaError(f"{err}{where}") from None
             law = cls(tuple(exprs), features, dict(bounds or {}), dict(initial or {}))
             law.validate(budget)
-        return law
+            return law
+
+        return bounded(PARSE_SECONDS, "parsing the law", build)  # parse and checks together: no text can hang
 
     @classmethod
     def from_sympy(cls, expressions: sympy.Expr | Sequence[sympy.Expr], features: Iterable[str], **kwargs) -> "Law":

@@ -18,7 +18,7 @@ from typing import Callable
 import sympy
 
 from lawagent.errors import FormulaError
-from lawagent.law.guard import PARSE_SECONDS, time_limit
+from lawagent.law.guard import PARSE_SECONDS, bounded
 
 MAX_TEXT_LENGTH = 4000
 MAX_TOKENS = 1200
@@ -341,8 +341,7 @@ def parse_expression(text: str, symbol: Callable[[str], sympy.Symbol] | None = N
         raise FormulaError(f"a formula must be text, got {type(text).__name__}")
     make = symbol or _default_symbol
     try:
-        with time_limit(PARSE_SECONDS, f"parsing {_clip(text, 40)!r}"):
-            return _Parser(text, make).parse()
+        return bounded(PARSE_SECONDS, f"parsing {_clip(text, 40)!r}", lambda: _Parser(text, make).parse())
     except RecursionError:
         raise FormulaError("formula is nested too deeply") from None
 
