@@ -23,6 +23,7 @@ import ctypes.util
 import os
 import signal
 import struct
+import sys
 import time
 
 # syscall numbers: identical on every architecture (allocated after the unified table, Linux 5.13)
@@ -47,6 +48,8 @@ _CLONE_NEWPID = 0x20000000
 
 
 def _libc() -> ctypes.CDLL:
+    if not sys.platform.startswith("linux"):  # syscall numbers and prctl are Linux's
+        raise OSError(f"not Linux ({sys.platform})")
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.syscall.restype = ctypes.c_long
     return libc
@@ -63,7 +66,7 @@ def landlock_abi() -> tuple[int, str]:
         abi = _libc().syscall(_SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
                               ctypes.c_uint32(_LANDLOCK_CREATE_RULESET_VERSION))
     except (OSError, AttributeError) as err:
-        return 0, f"no libc syscall ({err})"
+        return 0, f"no Landlock here ({err})"
     if abi < 0:
         return 0, f"the kernel refuses Landlock: {_error()} (Linux >= 5.13 with Landlock enabled is needed)"
     return int(abi), ""
@@ -183,6 +186,8 @@ def new_pid_namespace() -> tuple[bool, str]:
 
 def _children(pid: int) -> list[int]:
     out = []
+    if not os.path.isdir("/proc"):
+        return out
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:

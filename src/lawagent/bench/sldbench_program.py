@@ -235,7 +235,7 @@ def _run_child(program: Path, workdir: str, forbidden: list[str], timeout: float
     os.mkdir(out)
     worker = Path(__file__).with_name("sldbench_worker.py")
     sys_path = [str(Path(p).resolve()) for p in sys.path if p and Path(p).exists() and Path(p).resolve() != Path.cwd().resolve()]
-    home = str(Path.home().resolve())
+    home = os.path.realpath(os.environ.get("HOME") or os.path.expanduser("~"))
     sys_path = [p for p in sys_path if not (home == p or home.startswith(p + os.sep)) and p != "/"]  # never all of HOME
     read_only = sys_path + [sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(sys.executable).resolve().parent)]
     config = {"program": str(program), "workdir": workdir, "out": out, "scratch": scratch, "timeout": float(timeout),

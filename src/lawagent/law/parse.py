@@ -308,18 +308,26 @@ def _safe_pow(base: sympy.Expr, exponent: sympy.Expr) -> sympy.Expr:
     if base.is_Number and exponent.is_Number:
         if base.is_Rational and exponent.is_Integer and _exact_power_fits(base, exponent):
             return base**exponent
+        shown = f"{_operand(base)}^{_operand(exponent)}"
         try:
             value = float(base) ** float(exponent)
-        except (OverflowError, ZeroDivisionError) as err:
-            raise FormulaError(f"constant {base}^{exponent} cannot be computed ({err})") from None
+        except OverflowError:
+            raise FormulaError(f"constant {shown} is out of range (too large for a float)") from None
+        except ZeroDivisionError:
+            raise FormulaError(f"constant {shown} divides by zero") from None
         if isinstance(value, complex) or not math.isfinite(value) or abs(value) > MAX_NUMBER_MAGNITUDE:
-            raise FormulaError(f"constant {base}^{exponent} is not a finite real number")
+            raise FormulaError(f"constant {shown} is not a finite real number")
         if value == 0 and base != 0:
-            raise FormulaError(f"constant {base}^{exponent} underflows to 0")
+            raise FormulaError(f"constant {shown} underflows to 0")
         return sympy.Float(value)
     if exponent.is_Rational and not _small_exponent(exponent):  # float exponents compute in mpmath anyway
         base = _floats(base, lambda r: r in (0, 1, -1))
     return sympy.Pow(base, exponent)
+
+
+def _operand(x: sympy.Expr) -> str:
+    text = str(x)
+    return text if x.is_Integer and x >= 0 or x.is_Float and x >= 0 else f"({text})"
 
 
 def _exact_power_fits(base: sympy.Rational, exponent: sympy.Integer) -> bool:
