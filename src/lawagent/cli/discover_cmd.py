@@ -185,6 +185,7 @@ def render(result) -> str:
                  + (f"   (FAILED: {test.get('message')})" if test.get("failed") else "")
                  + (f"   group R2 {_r2(test.get('group_r2'))}" if test.get("group_r2") is not None else "")
                  + (f"   NMSE/reference {ratio:.4g}" if ratio is not None else ""))
+    lines += [f"warning (held-out test): {w}" for w in test.get("warnings") or []]
     if result.reference is not None:
         lines.append(f"held-out test R2 of the task's reference (human) law, refit the same way: "
                      f"{_r2(result.reference.test_r2)}   [{result.reference.formula}]")
