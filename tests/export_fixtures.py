@@ -15,7 +15,8 @@ from lawagent import __version__
 from lawagent.evaluate import evaluate, fit_split, parse_law, score_split
 from lawagent.fit.fitter import FitOptions
 from lawagent.proposers.base import CandidateRecord
-from lawagent.records import LawRecord, json_safe
+from lawagent.jsonio import json_safe
+from lawagent.records import LawRecord
 from lawagent.selection.protocol import protocol_for
 from lawagent.task import load_task
 

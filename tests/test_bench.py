@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lawagent.bench.law_file import load_law_file
+from lawagent.export.law_file import load_law_file
 from lawagent.bench.leaderboard import build_leaderboard, compare
 from lawagent.bench.published import PUBLISHED, SOURCES
 from lawagent.bench.runner import BenchConfig, cell_dir, run_bench

@@ -13,7 +13,7 @@ import pytest
 
 from lawagent.cli import main
 from lawagent.discovery import DiscoveryResult, discover, discover_csv, resume_run
-from lawagent.discovery.results import RunDir
+from lawagent.runfolder import RunDir
 from lawagent.discovery.workers import JobFailure, WorkerPool
 from lawagent.errors import LawagentError
 from lawagent.proposers.base import Proposal

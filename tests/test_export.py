@@ -247,3 +247,22 @@ def test_to_json_is_strict_json(runs):
     data = json.loads(to_json(rec))  # NaN becomes null, not an invalid token
     assert data["params"][next(iter(rec.params))]["E"] is None
     assert to_csv([(1, rec)]).splitlines()[0].startswith("rank,complexity")
+
+
+def test_one_reader_for_damaged_candidate_logs(runs, tmp_path):
+    """export, report and resume read candidates.jsonl alike: a torn last line is dropped, a damaged
+    middle line is an error naming the file and line."""
+    from lawagent.runfolder import RunDir
+
+    src = runs["sft"]
+    torn, damaged = tmp_path / "torn", tmp_path / "damaged"
+    for folder in (torn, damaged):
+        folder.mkdir()
+        (folder / "final.json").write_text((src / "final.json").read_text())
+    lines = (src / "candidates.jsonl").read_text().splitlines(keepends=True)
+    (torn / "candidates.jsonl").write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    assert len(load_run(torn).candidates) == len(lines) - 1 == len(RunDir(torn).load_candidates())
+    (damaged / "candidates.jsonl").write_text(lines[0] + "{not json\n" + "".join(lines[1:]))
+    for read in (load_run, lambda p: RunDir(p).load_candidates()):
+        with pytest.raises(LawagentError, match=r"candidates.jsonl: line 2 is not valid JSON"):
+            read(damaged)

@@ -11,7 +11,7 @@ import pytest
 
 from export_fixtures import SFT_LAWS, make_run, real_run
 from lawagent.cli import main
-from lawagent.export import load_run
+from lawagent.runfolder import load_run
 from lawagent.errors import LawagentError
 from lawagent.report import ReportOptions, _rows, _run_protocol, make_report
 from lawagent.selection.protocol import protocol_for

@@ -31,7 +31,7 @@ class Evaluation:
 
     def as_dict(self) -> dict:
         """JSON-safe (NaN and infinities become null)."""
-        from lawagent.records import json_safe
+        from lawagent.jsonio import json_safe
 
         return json_safe({
             "task": self.task,

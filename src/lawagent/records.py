@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from lawagent.fit.fitter import predict as _predict
+from lawagent.jsonio import json_safe
 from lawagent.law.law import Law
 
 
@@ -44,40 +45,11 @@ class LawRecord:
 
     def law(self) -> Law:
         return Law.parse(self.formulas, self.features, targets=self.targets if len(self.targets) > 1 else None,
-                         bounds={k: _bound(v) for k, v in self.bounds.items()})
+                         bounds={k: bound_pair(v) for k, v in self.bounds.items()})
 
     def predict(self, X: Mapping[str, np.ndarray], groups) -> np.ndarray:
         """Predictions (n, n_targets) with the stored per-group parameters."""
         return _predict(self.law(), self.params, X, groups)
-
-    # -- exports (PySR style); lawagent.export imports this module, so import it late
-    def sympy(self, group: str | None = None):
-        """The law as sympy expression(s); with ``group``, its fitted values substituted."""
-        from lawagent.export import to_sympy
-
-        return to_sympy(self, group)
-
-    def latex(self, group: str | None = None, **options) -> str:
-        from lawagent.export import to_latex
-
-        return to_latex(self, group, **options)
-
-    def to_python(self, meta: Mapping[str, Any] | None = None) -> str:
-        """A standalone module (numpy only) with PARAMS and predict(features, group)."""
-        from lawagent.export import to_python
-
-        return to_python(self, meta)
-
-    def to_json(self, meta: Mapping[str, Any] | None = None) -> str:
-        from lawagent.export import to_json
-
-        return to_json(self, meta)
-
-    def to_sldbench(self) -> str:
-        """An SLDBench-format program (scaling_law_func / fit_scaling_law)."""
-        from lawagent.export import to_sldbench
-
-        return to_sldbench(self)
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(asdict(self) | {"formula": self.formula})
@@ -104,21 +76,8 @@ class LawRecord:
         )
 
 
-def _bound(pair) -> tuple[float, float]:
-    """JSON stores infinite bounds as null."""
+def bound_pair(pair) -> tuple[float, float]:
+    """A (low, high) bound from JSON, which stores infinite bounds as null."""
     lo, hi = pair
     return (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
 
-
-def json_safe(value: Any) -> Any:
-    """JSON-safe: NaN/inf become None, tuples become lists, numpy scalars become floats."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value

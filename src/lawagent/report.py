@@ -25,11 +25,12 @@ import numpy as np
 
 from lawagent.errors import LawagentError, TaskError
 from lawagent.atomic import write_bytes, write_text
-from lawagent.export import Run, load_run, to_latex
+from lawagent.export.latex import to_latex
 from lawagent.fit.fitter import FitOptions, fit, predict
 from lawagent.plots import (Curve, Panel, curve_figure, history_figure, parity_figure, pareto_figure, short,
                             wants_log)
 from lawagent.records import LawRecord
+from lawagent.runfolder.run import Run, load_run
 from lawagent.scoring import score
 from lawagent.selection.protocol import Protocol, protocol_for
 

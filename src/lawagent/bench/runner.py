@@ -44,7 +44,8 @@ from typing import Any, Callable
 
 from lawagent.atomic import write_text
 from lawagent.errors import LawagentError
-from lawagent.records import LawRecord, json_safe
+from lawagent.jsonio import json_safe
+from lawagent.records import LawRecord
 from lawagent.selection.dev import dev_task
 from lawagent.selection.protocol import protocol_for
 from lawagent.task import Task, load_task

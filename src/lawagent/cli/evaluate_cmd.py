@@ -10,7 +10,7 @@ from lawagent.cli.format import fmt, table
 from lawagent.errors import LawagentError
 from lawagent.evaluate import Evaluation, evaluate, parse_law, reference_law
 from lawagent.bench.sldbench_program import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-from lawagent.records import json_safe
+from lawagent.jsonio import json_safe
 from lawagent.scoring import relative_nmse
 from lawagent.task import load_task
 
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if args.reference:
         law = reference_law(task)
     elif args.law_file:
-        from lawagent.bench.law_file import load_law_file
+        from lawagent.export.law_file import load_law_file
 
         formulas, file_bounds = load_law_file(args.law_file)
         try:

@@ -11,13 +11,12 @@ import numpy as np
 import pandas as pd
 
 from lawagent.discovery.progress import Progress
-from lawagent.discovery.results import CONFIG, EQUATIONS, FINAL, RunDir
 from lawagent.discovery.runner import (EQUATION_COLUMNS, Budget, RunSettings, default_run_id, equations_frame,
                                        final_candidates, finalize, proposer_stats, run_search)
-from lawagent.discovery.task_spec import task_from_spec, task_spec
 from lawagent.errors import LawagentError
 from lawagent.proposers.base import Proposer
 from lawagent.records import LawRecord
+from lawagent.runfolder import CONFIG, EQUATIONS, FINAL, RunDir, task_from_spec, task_spec
 from lawagent.selection.protocol import DEFAULT_FOLDS, protocol_for
 from lawagent.selection.view import TrainView
 from lawagent.task import NO_GROUP, Task, load_task, task_from_csv

@@ -27,13 +27,14 @@ from lawagent.discovery.canonical import canonical_key, key_digest
 from lawagent.discovery.evaluator import FULL, SCREEN, SEARCH_FIT, EvalOptions, parse_proposal
 from lawagent.discovery.population import Population
 from lawagent.discovery.progress import Progress, status_line
-from lawagent.discovery.results import BEST, STATE, RunDir, record_from_dict, record_to_dict
+from lawagent.discovery.candidate_rows import record_from_dict, record_to_dict
 from lawagent.discovery.workers import EvalShared, WorkerPool, default_workers, evaluate_all, evaluate_job
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
 from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
 from lawagent.proposers.seeds import SeedProposer
-from lawagent.records import LawRecord
+from lawagent.records import LawRecord, bound_pair
+from lawagent.runfolder.files import BEST, STATE, RunDir
 from lawagent.selection import rank
 from lawagent.selection.rank import could_still_win
 from lawagent.selection.view import TrainView
@@ -407,7 +408,7 @@ def finalize(
     for r in finalists:
         extra = extras.get(r.id, {})
         try:
-            law = parse_proposal(Proposal(tuple(r.formula.split("; ")), bounds=_bounds(extra.get("bounds")),
+            law = parse_proposal(Proposal(tuple(r.formula.split("; ")), bounds={k: bound_pair(v) for k, v in (extra.get("bounds") or {}).items()},
                                           initial=extra.get("initial") or {}), task.features, task.targets,
                                  task.parameter_budget)
             ev = _final_evaluation(task, law, train, test, options)
@@ -425,13 +426,6 @@ def finalize(
         except LawagentError as err:
             notes.append(f"reference law: {err}")
     return laws, reference, notes
-
-
-def _bounds(raw) -> dict[str, tuple[float, float]]:
-    out = {}
-    for k, (lo, hi) in (raw or {}).items():
-        out[k] = (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
-    return out
 
 
 def _final_evaluation(task: Task, law, train, test, options) -> Evaluation:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lawagent.errors import LawagentError
+from lawagent.jsonio import write_json
 from lawagent.law.law import to_text
 from lawagent.llm import answers, prompts
 from lawagent.llm.accounting import Budget, Usage
@@ -77,12 +77,6 @@ class LLMOptions:
 
 def _log(message: str) -> None:
     print(f"lawagent: {message}", file=sys.stderr, flush=True)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class LLMProposer:
@@ -372,7 +366,7 @@ class LLMProposer:
     def _save_stats(self) -> None:
         if self.run_dir is not None and self.run_dir.exists():
             with self.lock:
-                _write_json(self.run_dir / STATS, self.stats())
+                write_json(self.run_dir / STATS, self.stats())
 
 
 def _result(future: Future) -> list[Proposal]:

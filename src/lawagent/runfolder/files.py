@@ -1,4 +1,4 @@
-"""The run folder ``results/<run-id>/``: everything a run writes, written safely.
+"""The run folder ``results/<run-id>/``: its files, written safely and read back one way.
 
 - ``config.json``      what was asked (task spec, proposer, budgets, seed, version)
 - ``candidates.jsonl`` one evaluated candidate per line, appended, flushed and
@@ -9,21 +9,21 @@
 - ``final.json``       the report: final laws refit on all training rows, test scores
 
 Every file except the JSON-lines log is replaced atomically (temp + os.replace).
+Discovery writes through :class:`RunDir`; export, report and ``lawagent show``
+read through it too (:mod:`lawagent.runfolder.run`), so a damaged file means the
+same thing to all of them.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from lawagent.atomic import write_text
 from lawagent.errors import LawagentError
-from lawagent.proposers.base import CandidateRecord
-from lawagent.records import json_safe
+from lawagent.jsonio import write_json
 
 CANDIDATES = "candidates.jsonl"
 CONFIG = "config.json"
@@ -31,33 +31,6 @@ STATE = "state.json"
 EQUATIONS = "equations.csv"
 BEST = "best.json"
 FINAL = "final.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half of one."""
-    write_text(path, text)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
-
-
-def record_to_dict(record: CandidateRecord, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return json_safe(asdict(record) | dict(extra or {}))
-
-
-def record_from_dict(data: Mapping[str, Any]) -> CandidateRecord:
-    keys = CandidateRecord.__dataclass_fields__
-    values = {k: v for k, v in data.items() if k in keys}
-    for k in ("val_r2", "fit_r2"):
-        if values.get(k) is None:
-            values[k] = -math.inf
-    if values.get("probe_violation") is None:
-        values["probe_violation"] = 0.0
-    values["fold_r2"] = [-math.inf if v is None else float(v) for v in values.get("fold_r2") or []]
-    values["params"] = {g: {p: (math.nan if v is None else float(v)) for p, v in ps.items()}
-                        for g, ps in (values.get("params") or {}).items()}
-    return CandidateRecord(**values)
 
 
 class RunDir:
@@ -86,41 +59,58 @@ class RunDir:
             os.fsync(fh.fileno())
 
     def load_candidates(self) -> list[dict[str, Any]]:
-        """Every complete line of candidates.jsonl; a torn (unparseable) last line is dropped."""
+        """Every complete line of candidates.jsonl.
+
+        A torn last line (the process died while appending it) is dropped; any
+        other line that is not a JSON object means the file is damaged, and is an
+        error naming the line.
+        """
         path = self.path / CANDIDATES
         if not path.is_file():
             return []
         out = []
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        except (OSError, UnicodeDecodeError) as err:
+            raise LawagentError(f"{path}: cannot read: {err}") from None
         for i, line in enumerate(lines):
             if not line.strip():
                 continue
+            last = i >= len(lines) - 1
             try:
                 data = json.loads(line)
             except json.JSONDecodeError:
-                if i >= len(lines) - 1:
-                    break  # torn last line: the process died while appending it
+                if last:
+                    break
                 raise LawagentError(f"{path}: line {i + 1} is not valid JSON (file damaged)") from None
             if not line.endswith("\n"):
                 break  # a complete-looking but unterminated last line may still be torn
+            if not isinstance(data, dict):
+                raise LawagentError(f"{path}: line {i + 1} is not a JSON object (file damaged)")
             out.append(data)
         return out
 
     def rewrite_candidates(self, rows: Iterable[dict[str, Any]]) -> None:
-        atomic_write_text(self.path / CANDIDATES, "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows))
+        write_text(self.path / CANDIDATES, "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows))
 
     # -- json files --------------------------------------------------------
     def write(self, name: str, data: Any) -> None:
-        atomic_write_json(self.path / name, data)
+        write_json(self.path / name, data)
 
     def read(self, name: str) -> dict[str, Any] | None:
+        """A JSON object file of the folder, or None if it is not there."""
         path = self.path / name
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as err:
             raise LawagentError(f"{path}: cannot read: {err}") from None
+        except json.JSONDecodeError as err:
+            raise LawagentError(f"{path}: not valid JSON: {err}") from None
+        if not isinstance(data, dict):
+            raise LawagentError(f"{path}: expected a JSON object")
+        return data
 
     def write_equations(self, frame) -> None:
-        atomic_write_text(self.path / EQUATIONS, frame.to_csv(index=False))
+        write_text(self.path / EQUATIONS, frame.to_csv(index=False))

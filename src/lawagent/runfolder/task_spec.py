@@ -1,9 +1,9 @@
-"""How config.json says which task a run used, and how to load it back."""
+"""How a run folder records which task it used (config.json, final.json), and how to load it back."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from lawagent.errors import LawagentError
 from lawagent.task import Task, load_task, task_from_csv, tasks_dir
@@ -37,21 +37,42 @@ def task_spec(task: Task, csv_spec: dict[str, Any] | None = None) -> dict[str, A
     return spec
 
 
-def task_from_spec(spec: dict[str, Any]) -> Task:
-    """The task a run used (its development split, for a run of ``bench --dev``)."""
-    source = spec.get("source")
+def task_from_spec(spec: Any, where: str = "config.json") -> Task:
+    """The task a run used, from its ``task`` entry: bundled, a task folder, or a CSV with its spec
+    (its development split, for a run of ``bench --dev``). ``where`` names the file in errors."""
+    if not isinstance(spec, Mapping) or not spec.get("name"):
+        raise LawagentError(f"{where}: 'task' must name the task the run used")
+    source = spec.get("source") or "bundled"
     if source == "bundled":
         task = load_task(spec["name"])
     elif source == "path":
+        if not spec.get("path"):
+            raise LawagentError(f"{where}: task {spec['name']!r} came from a task folder but its path is not recorded")
         task = load_task(spec["path"])
     elif source == "csv":
-        c = dict(spec["csv_spec"])
-        task = task_from_csv(c.pop("path"), c.pop("features"), c.pop("targets"), **c)
+        task = task_from_csv(**_csv_arguments(spec, where))
     else:
-        raise LawagentError(f"run config names an unknown task source {source!r}")
+        raise LawagentError(f"{where}: the run names an unknown task source {source!r}")
     if spec.get("dev"):
         from lawagent.selection.dev import dev_task
         from lawagent.selection.protocol import protocol_for
 
         task = dev_task(task, protocol_for(task))
     return task
+
+
+_CSV_ARGUMENTS = ("path", "features", "targets", "group", "holdout", "name", "description", "parameter_budget",
+                  "scale", "validation")
+
+
+def _csv_arguments(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """task_from_csv's arguments from a spec; older runs recorded some of them beside csv_spec only."""
+    c = dict(spec.get("csv_spec") or {})
+    c.setdefault("path", spec.get("path"))
+    c.setdefault("features", spec.get("features"))
+    c.setdefault("targets", spec.get("targets"))
+    c.setdefault("group", spec.get("group_column"))
+    c.setdefault("name", spec.get("name"))
+    if not c.get("path"):
+        raise LawagentError(f"{where}: task {spec['name']!r} came from a CSV but its path is not recorded")
+    return {k: v for k, v in c.items() if k in _CSV_ARGUMENTS}

@@ -1,0 +1,28 @@
+"""A candidate as one line of ``candidates.jsonl``, and back (for resume and reports)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any, Mapping
+
+from lawagent.jsonio import json_safe
+from lawagent.proposers.base import CandidateRecord
+
+
+def record_to_dict(record: CandidateRecord, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return json_safe(asdict(record) | dict(extra or {}))
+
+
+def record_from_dict(data: Mapping[str, Any]) -> CandidateRecord:
+    keys = CandidateRecord.__dataclass_fields__
+    values = {k: v for k, v in data.items() if k in keys}
+    for k in ("val_r2", "fit_r2"):
+        if values.get(k) is None:
+            values[k] = -math.inf
+    if values.get("probe_violation") is None:
+        values["probe_violation"] = 0.0
+    values["fold_r2"] = [-math.inf if v is None else float(v) for v in values.get("fold_r2") or []]
+    values["params"] = {g: {p: (math.nan if v is None else float(v)) for p, v in ps.items()}
+                        for g, ps in (values.get("params") or {}).items()}
+    return CandidateRecord(**values)

@@ -1,0 +1,34 @@
+"""The CSV export: the equations table, one law per row."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any, Iterable
+
+from lawagent.records import LawRecord
+
+_CSV_COLUMNS = ["rank", "complexity", "n_params", "val_r2", "train_r2", "test_r2", "test_nmse", "test_nmae",
+                "origin", "formula"]
+
+
+def to_csv(records: Iterable[tuple[int, LawRecord]]) -> str:
+    """The equations table: rank, complexity, scores and formula, one law per row."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(_CSV_COLUMNS)
+    for rank, r in records:
+        test = r.test or {}
+        w.writerow([rank, r.complexity, len(r.parameters), _cell(r.val_r2), _cell(r.train_r2), _cell(test.get("r2")),
+                    _cell(test.get("nmse")), _cell(test.get("nmae")), r.origin, r.formula])
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ""
+    return str(v)
+

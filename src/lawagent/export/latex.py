@@ -1,0 +1,92 @@
+"""The LaTeX export: the equation (symbolic or with fitted values) and a table of values per group."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import sympy
+
+from lawagent.export.common import group_values, targets_of
+from lawagent.law.law import Law
+from lawagent.records import LawRecord
+
+_GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "nu",
+    "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega",
+    "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega",
+}
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+
+
+def latex_name(name: str) -> str:
+    """x, E_max, alpha, beta_2 the way sympy sets them; longer names upright (\\mathrm{sft\\_loss})."""
+    m = re.fullmatch(r"([A-Za-z]+)_?([A-Za-z0-9]*)", name)
+    if m and (len(m.group(1)) == 1 or m.group(1) in _GREEK) and ("_" in name or m.group(2).isdigit() or not m.group(2)):
+        return sympy.latex(sympy.Symbol(name))
+    return r"\mathrm{" + latex_escape(name) + "}"
+
+
+def to_latex(record: LawRecord, group: str | None = None, *, digits: int = 4, table: bool = True,
+             equation_env: bool = True) -> str:
+    """LaTeX of the law: symbolic, or with ``group``'s fitted values ('all' = one equation per group);
+    ``table`` appends a tabular of fitted values per group."""
+    law = record.law()
+    names = {sympy.Symbol(n): latex_name(n) for n in (*record.features, *law.parameters)}
+    groups = list(record.params) if group == "all" else ([] if group is None else [group])
+    blocks = []
+    blocks.append(_latex_equations(record, law.expressions, names, None, equation_env))
+    for g in groups:
+        values = {k: _round(v, digits) for k, v in group_values(record, g).items()}
+        blocks.append(_latex_equations(record, law.with_values(values), names, g, equation_env))
+    if table and record.params:
+        blocks.append(_latex_table(record, law, names, digits))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _latex_equations(record, exprs, names, group, env) -> str:
+    lines = []
+    if group is not None:
+        lines.append(f"% group {latex_escape(group)}")
+    for target, expr in zip(targets_of(record), exprs):
+        body = f"{latex_name(target)} = {sympy.latex(expr, symbol_names=names)}"
+        lines.append("\\begin{equation}\n" + body + "\n\\end{equation}" if env else body)
+    return "\n".join(lines)
+
+
+def _latex_table(record: LawRecord, law: Law, names, digits: int) -> str:
+    params = list(law.parameters)
+    head = " & ".join([latex_escape(record.group_column or "group")] + [f"${names[sympy.Symbol(p)]}$" for p in params])
+    rows = []
+    for g, values in record.params.items():
+        cells = [latex_escape(g)]
+        for p in params:
+            v = values.get(p)
+            err = (record.stderr.get(g) or {}).get(p)
+            cell = f"${_latex_number(v, digits)}$"
+            if err is not None and isinstance(err, (int, float)) and math.isfinite(err) and err > 0:
+                cell = f"${_latex_number(v, digits)} \\pm {_latex_number(err, 2)}$"
+            cells.append(cell)
+        rows.append(" & ".join(cells) + r" \\")
+    return "\n".join([
+        "% fitted parameters per group (on all training rows; \\pm = standard error)",
+        "\\begin{tabular}{l" + "r" * len(params) + "}", "\\hline", head + r" \\", "\\hline", *rows, "\\hline",
+        "\\end{tabular}",
+    ])
+
+
+def _latex_number(v: Any, digits: int) -> str:
+    if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return r"\mathrm{nan}"
+    return sympy.latex(sympy.Float(v, digits))
+
+
+def _round(v: float, digits: int) -> sympy.Float:
+    return sympy.Float(v if v is not None else math.nan, digits)
+
