@@ -28,7 +28,7 @@ from lawagent.discovery.evaluator import SEARCH_FIT, EvalOptions, parse_proposal
 from lawagent.discovery.population import Population
 from lawagent.discovery.progress import Progress, status_line
 from lawagent.discovery.results import BEST, STATE, RunDir, record_from_dict, record_to_dict
-from lawagent.discovery.workers import EvalShared, WorkerPool, default_workers, evaluate_all, evaluate_job
+from lawagent.discovery.workers import EvalShared, Pool, evaluate_all, evaluate_job, make_pool
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
 from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
@@ -68,6 +68,8 @@ class RunSettings:
     candidate_timeout: float | None = None  # hard per-candidate limit in a worker (default: 4x the fit time limit, >= 20 s)
     fit_options: Any = None  # FitOptions for the search fits (default SEARCH_FIT)
     progress: bool = True
+    executor: str = "local"  # where candidates are evaluated: "local" processes or "ray" actors (same results)
+    address: str | None = None  # the Ray cluster (None: start a Ray instance here)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class LoopState:
     seconds: float = 0.0
     history: list[list[float]] = field(default_factory=list)
     stopped: str = ""
+    where: dict[str, Any] = field(default_factory=dict)  # where candidates were evaluated (this session)
 
 
 def default_run_id(task_name: str, seed: int) -> str:
@@ -123,9 +126,6 @@ def run_search(
     options = EvalOptions(fit=fit_options)
     budget_p = view.parameter_budget
     timeout = settings.candidate_timeout or max(20.0, 4 * fit_options.time_limit)
-    workers = default_workers() if settings.workers is None else int(settings.workers)
-    if workers < 0:
-        raise LawagentError(f"workers must be >= 0 (0 = evaluate in this process), got {workers}")
 
     pop = Population()
     state = LoopState()
@@ -149,7 +149,11 @@ def run_search(
     next_id = len(pop)
     shared = EvalShared(view.features, view.targets, budget_p, view.fit, view.val, options,
                         tuple((f.fit, f.val) for f in view.folds[1:]))
-    pool = WorkerPool(evaluate_job, shared, workers, timeout)
+    pool = make_pool(evaluate_job, shared, workers=settings.workers, timeout=timeout, executor=settings.executor,
+                     address=settings.address)
+    state.where = pool.where.to_dict()
+    if settings.executor != "local":
+        progress.message(f"evaluating candidates on {pool.where.describe()}")
 
     def elapsed() -> float:
         return spent_before + time.monotonic() - session_start
@@ -273,7 +277,7 @@ def _dedupe(proposals, pop: Population, view: TrainView, room: int | None):
     return out
 
 
-def _evaluate(new, pool: WorkerPool, shared: EvalShared, cache, next_id: int, it: int) -> list[CandidateRecord]:
+def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int) -> list[CandidateRecord]:
     """Records in proposal order: cached (resume), parse errors in-process, the rest in workers."""
     records: list[CandidateRecord | None] = [None] * len(new)
     jobs, slots = [], []
