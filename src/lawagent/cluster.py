@@ -23,6 +23,7 @@ back).
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections import deque
@@ -41,15 +42,18 @@ CELL_RETRIES = 3  # a cell whose worker (or node) dies is started again this man
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> Where:
-    """Join the Ray cluster at ``address`` ("auto": the one ``ray start`` made here), or start a
-    Ray instance on this machine with ``num_cpus`` CPUs; reuse a connection this process has."""
+    """Join the Ray cluster at ``address`` ("auto": the one ``ray start`` made on this machine;
+    None: $RAY_ADDRESS when set, as inside a Ray job), or else start a Ray instance on this machine
+    with ``num_cpus`` CPUs (not Ray's default of joining whatever cluster runs here). A connection
+    this process already has is used as it is."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if not ray.is_initialized():
         options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
         try:
             if address:
                 ray.init(address=address, **options)
             else:
-                ray.init(num_cpus=num_cpus or None, **options)
+                ray.init(address="local", num_cpus=num_cpus or None, **options)
         except (ConnectionError, RuntimeError, ValueError) as err:
             where = f"the Ray cluster at {address}" if address else "a local Ray instance"
             hint = " (start one with `ray start --head`)" if address else ""
