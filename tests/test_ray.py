@@ -38,7 +38,7 @@ CELLS = [(t, s) for t in TASKS for s in (0, 1)]
 def ray_instance():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")  # never a cluster found here
     try:
         yield ray
     finally:
