@@ -23,7 +23,8 @@ leaderboard.png and cells.csv into <out>/bench-<id>/.
 
 Budgets: --max-candidates N makes every cell reproducible (the same seed gives the
 same cell on any machine); --time S depends on the machine and its load. Cells run in
-parallel, one process per core (--jobs), each discovery run on one core (--workers 0).
+parallel, one process per core (--jobs), each discovery run on one core (--workers 0);
+--executor ray runs each cell as a Ray task of one CPU on a cluster (docs/scale.md).
 
 examples:
   lawagent bench --dev --tasks all --seeds 3 --max-candidates 500
@@ -33,6 +34,7 @@ examples:
   lawagent bench --dev --tasks ./tasks-local/my_runs --seeds 3 --max-candidates 300   (your own task folder)
   lawagent bench --proposer llm --model openai/gpt-4o-mini --seeds 5 --time 300
   lawagent bench --proposer hybrid --model openai/local --api-base http://127.0.0.1:8080/v1
+  lawagent bench --dev --tasks all --seeds 5 --max-candidates 500 --executor ray --address auto   (a Ray cluster)
   lawagent bench leaderboard quick              rewrite the leaderboard of results/bench-quick
   lawagent bench compare symbolic-60s quick     two runs side by side (per-task delta)
 """
@@ -75,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="cells run at once (default: one per core)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="discovery worker processes inside each cell (default 0: in-process)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where cells run: local processes (default) or Ray tasks of one CPU each on a cluster "
+                   "(pip install 'lawagent[ray]'); cells are the same either way")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --executor ray: 'auto' joins the running Ray cluster (`ray start --head`), or "
+                   "HOST:PORT; default: start a Ray instance on this machine")
     p.add_argument("--out", default="results", metavar="DIR", help="results folder (default results)")
     p.add_argument("--id", metavar="NAME", help="benchmark name: writes <out>/bench-NAME (default from the options)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -160,11 +168,14 @@ def run(args: argparse.Namespace) -> int:
         args.jobs = 1
     config = BenchConfig(proposer=args.proposer, tasks=tasks, seeds=list(range(args.seeds)), time_per_cell=args.time,
                          iterations=args.iterations, max_candidates=args.max_candidates, workers=args.workers,
-                         jobs=args.jobs, proposer_options=options, dev=args.dev, id=args.id or "", out=args.out)
+                         jobs=args.jobs, proposer_options=options, dev=args.dev, executor=args.executor,
+                         address=args.address, id=args.id or "", out=args.out)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     summary = run_bench(config, log=log)
     print(open(summary["outputs"]["md"], encoding="utf-8").read())
     print(f"written: {', '.join(summary['outputs'].values())}", file=sys.stderr)
+    print(f"ran {summary['ran']} of {summary['cells']} cells in {summary['seconds']:.0f}s on {summary['where']}",
+          file=sys.stderr)
     if summary["failures"]:
         print(f"{len(summary['failures'])} cell(s) failed; rerun the same command to retry them:", file=sys.stderr)
         for f in summary["failures"]:

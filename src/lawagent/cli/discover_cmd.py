@@ -34,6 +34,7 @@ examples:
   lawagent discover data.csv --features N,D --target loss --holdout "N >= 1e9" --validation "largest 2 by D"
   lawagent discover --task moe_scaling_law --seed-law "A/num_experts^a + B/dense_parameter_count^b + E"
   lawagent discover --resume results/sft_scaling_law-20250101-120000-s0
+  lawagent discover --task moe_scaling_law --executor ray --address auto   (on a Ray cluster)
   lawagent discover --task sft_scaling_law --proposer hybrid --model openai/gpt-4o-mini --max-cost 1
 
 Ctrl-C stops after the current batch and writes everything; --resume continues.
@@ -68,6 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=0, help="random seed; same seed, same run (default 0)")
     b.add_argument("--workers", type=int, metavar="N",
                    help="evaluation processes (default: number of CPU cores; 0 = in this process)")
+    b.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where candidates are evaluated: local processes (default) or Ray actors on a cluster "
+                   "(pip install 'lawagent[ray]'); the same seed and --iterations give the same run")
+    b.add_argument("--address", metavar="ADDR",
+                   help="with --executor ray: 'auto' joins the running Ray cluster (`ray start --head`), or "
+                   "HOST:PORT; default: start a Ray instance on this machine")
     b.add_argument("--out", default="results", metavar="DIR", help="where run folders go (default results/)")
     b.add_argument("--run-id", help="run folder name (default TASK-YYYYmmdd-HHMMSS-sSEED)")
     b.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its folder")
@@ -119,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
     opts = _proposer_options(args)
     common = dict(iterations=args.iterations, max_candidates=args.max_candidates, workers=args.workers,
-                  progress=not args.quiet)
+                  progress=not args.quiet, executor=args.executor, address=args.address)
     if args.resume:
         if args.task or args.csv:
             raise LawagentError("--resume takes the run folder only; the task comes from its config.json")
@@ -158,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
 def render(result) -> str:
     best = result.best
     lines = [f"task {result.task_name}: {result.n_evaluated} candidates in {result.seconds:.0f}s"
-             + (f" (stopped: {result.stopped})" if result.stopped else ""), "",
+             + (f" (stopped: {result.stopped})" if result.stopped else "")
+             + (f", evaluated on {result.where}" if result.where else ""), "",
              "equations (Pareto front: complexity vs selection score; val R2 = first validation fold, "
              "cv R2 = mean over the folds, fit R2 = on the fit rows)"]
     rows = [[int(r.complexity), r.val_r2, getattr(r, "cv_r2", r.val_r2), r.fit_r2, r.formula]

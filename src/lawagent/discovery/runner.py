@@ -28,7 +28,7 @@ from lawagent.discovery.evaluator import FULL, SCREEN, SEARCH_FIT, EvalOptions, 
 from lawagent.discovery.population import Population
 from lawagent.discovery.progress import Progress, status_line
 from lawagent.discovery.candidate_rows import record_from_dict, record_to_dict
-from lawagent.discovery.workers import EvalShared, WorkerPool, default_workers, evaluate_all, evaluate_job
+from lawagent.discovery.workers import EvalShared, Pool, evaluate_all, evaluate_job, make_pool
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
 from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
@@ -71,6 +71,8 @@ class RunSettings:
     racing: bool = True  # screen every candidate cheaply; fully evaluate only those that could still win
     fit_options: Any = None  # FitOptions for the search fits (default SEARCH_FIT)
     progress: bool = True
+    executor: str = "local"  # where candidates are evaluated: "local" processes or "ray" actors (same results)
+    address: str | None = None  # the Ray cluster (None: start a Ray instance here)
 
 
 @dataclass
@@ -79,6 +81,7 @@ class LoopState:
     seconds: float = 0.0
     history: list[list[float]] = field(default_factory=list)
     stopped: str = ""
+    where: dict[str, Any] = field(default_factory=dict)  # where candidates were evaluated (this session)
 
 
 def default_run_id(task_name: str, seed: int) -> str:
@@ -126,9 +129,6 @@ def run_search(
     options = EvalOptions(fit=fit_options)
     budget_p = view.parameter_budget
     timeout = settings.candidate_timeout or max(20.0, 4 * fit_options.time_limit)
-    workers = default_workers() if settings.workers is None else int(settings.workers)
-    if workers < 0:
-        raise LawagentError(f"workers must be >= 0 (0 = evaluate in this process), got {workers}")
 
     pop = Population()
     state = LoopState()
@@ -152,7 +152,11 @@ def run_search(
     next_id = len(pop)
     shared = EvalShared(view.features, view.targets, budget_p, view.fit, view.val, options,
                         tuple((f.fit, f.val) for f in view.folds[1:]))
-    pool = WorkerPool(evaluate_job, shared, workers, timeout)
+    pool = make_pool(evaluate_job, shared, workers=settings.workers, timeout=timeout, executor=settings.executor,
+                     address=settings.address)
+    state.where = pool.where.to_dict()
+    if settings.executor != "local":
+        progress.message(f"evaluating candidates on {pool.where.describe()}")
 
     def elapsed() -> float:
         return spent_before + time.monotonic() - session_start
@@ -277,7 +281,7 @@ def _dedupe(proposals, pop: Population, view: TrainView, room: int | None):
     return out
 
 
-def _evaluate(new, pool: WorkerPool, shared: EvalShared, cache, next_id: int, it: int,
+def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
               race: rank.RaceLimits | None) -> list[CandidateRecord]:
     """Records in proposal order: cached (resume), parse errors in-process, the rest in workers.
 
