@@ -231,30 +231,30 @@ class _Problem:
             P[i] = np.zeros((G, S, 1)) if c is None else c[:, :, k : k + 1]
         return P
 
-    def _evaluate(self, theta_nl: np.ndarray, c: np.ndarray | None):
-        """Model values (G,S,m) and Jacobian (G,S,m,P) at the given parameters."""
-        values, jac = self.c.values_and_jacobian(self.X, self._full_params(theta_nl, c))
-        F = np.concatenate(values, axis=-1) if len(values) > 1 else values[0]
+    def _evaluate(self, theta_nl: np.ndarray, c: np.ndarray | None, wrt: Sequence[int] | None = None):
+        """Model values (G,S,m) and Jacobian (G,S,m,len(wrt)) at the given parameters (wrt: all, in order)."""
+        cols = range(len(self.params)) if wrt is None else wrt
+        F, J = self.c.stacked(self.X, self._full_params(theta_nl, c), cols)
         if not self.params:  # a law with nothing to fit
             G, S = theta_nl.shape[:2]
             F = np.broadcast_to(F, (G, S, F.shape[-1]))
             return F, np.zeros(F.shape + (0,))
-        J = np.stack([np.concatenate(col, axis=-1) for col in zip(*jac)], axis=-1) if len(values) > 1 else np.stack(jac[0], axis=-1)
         return F, J
 
     def _project(self, U: np.ndarray, exact: bool = False):
         """Cost, residual, linear solution and the Kaufman-projected Jacobian at U."""
         theta = self._theta(U)
-        F0, J0 = self._evaluate(theta, None)
+        F0, J0 = self._evaluate(theta, None, self.lin_idx + self.nl_idx)  # linear columns first
         mask = self.mask
         finite = np.isfinite(F0).all(axis=-1) & np.isfinite(J0).all(axis=(-1, -2))
         F0 = np.where(np.isfinite(F0), F0, 0.0)
         J0 = np.where(np.isfinite(J0), J0, 0.0)
         if self.lin_idx:
-            A = J0[..., self.lin_idx] * mask[..., None]
+            lin = J0[..., : len(self.lin_idx)]
+            A = lin * mask[..., None]
             rhs = (self.Y - F0) * mask
             c, Q = _lstsq(A, rhs, exact)
-            fitted = F0 + (J0[..., self.lin_idx] @ c[..., None])[..., 0]
+            fitted = F0 + (lin @ c[..., None])[..., 0]
         else:
             c, Q = None, None
             fitted = F0
@@ -267,9 +267,10 @@ class _Problem:
         """Jacobian of the projected residual w.r.t. the internal nonlinear variables."""
         if not self.nl_idx:
             return None
-        J = J0 if c is None else self._evaluate(theta, c)[1]
+        # at c=0 (no linear parameters) _project has them; else only the nonlinear columns, at c
+        J = J0[..., len(self.lin_idx) :] if c is None else self._evaluate(theta, c, self.nl_idx)[1]
         J = np.where(np.isfinite(J), J, 0.0)
-        Jn = J[..., self.nl_idx] * self.mask[..., None]
+        Jn = J * self.mask[..., None]
         Jn = Jn * self._dtheta(U)[:, :, None, :]
         if Q is not None:
             Jn = Jn - Q @ (np.swapaxes(Q, -1, -2) @ Jn)
