@@ -13,6 +13,7 @@ ones are searched, and their starts are screened cheaply before refining.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -334,14 +335,29 @@ class _Problem:
         cost, r, c, Q, theta, J0 = self._project(U)
         J = self._jacobian_nl(U, theta, c, Q, J0)
         S = U.shape[1]
-        lam = np.full((G, S), 1e-3)
+        out_U, out_cost = U.copy(), cost.copy()
+        out_converged, out_iters = np.zeros((G, S), bool), np.zeros((G, S), int)
+        # Levenberg-Marquardt runs on the (group, start) pairs still going only, each as
+        # its own row of the batch: a pair's steps do not depend on the others, and most
+        # converge long before the slowest one. Finished pairs are written out and dropped.
+        pairs = np.arange(G * S)
+        U, cost, r, c, Q, J = (None if a is None else a.reshape((G * S, 1) + a.shape[2:]) for a in (U, cost, r, c, Q, J))
+        batch = self._pairs(pairs, S)
+        lam = np.full(cost.shape, 1e-3)
         done = ~np.isfinite(cost)
-        converged = np.zeros((G, S), bool)
-        iters = np.zeros((G, S), int)
+        converged = np.zeros(cost.shape, bool)
+        iters = np.zeros(cost.shape, int)
         k = len(self.nl_idx)
         eye = np.eye(k)
         window = 20
         before = cost.copy()
+
+        def write_out(rows: np.ndarray) -> None:
+            out_U.reshape(G * S, k)[pairs[rows]] = U[rows, 0]
+            out_cost.reshape(G * S)[pairs[rows]] = cost[rows, 0]
+            out_converged.reshape(G * S)[pairs[rows]] = converged[rows, 0]
+            out_iters.reshape(G * S)[pairs[rows]] = iters[rows, 0]
+
         for it in range(self.options.max_iter):
             if done.all() or time.perf_counter() > deadline:
                 break
@@ -354,6 +370,16 @@ class _Problem:
                 before = cost.copy()
                 if done.all():
                     break
+            if 4 * done.sum() >= len(pairs):
+                finished = done[:, 0]
+                write_out(finished)
+                keep = ~finished
+                pairs = pairs[keep]
+                U, cost, r, J, lam, done, converged, iters, before = (
+                    a[keep] for a in (U, cost, r, J, lam, done, converged, iters, before))
+                c = None if c is None else c[keep]
+                Q = None if Q is None else Q[keep]
+                batch = self._pairs(pairs, S)
             Jt = np.swapaxes(J, -1, -2)
             A = Jt @ J
             g = (Jt @ r[..., None])[..., 0]
@@ -362,7 +388,7 @@ class _Problem:
             M = A + (lam[..., None] * damp)[..., None] * eye
             step = -_solve(M, g)
             trial = U + np.where(done[..., None], 0.0, step)
-            t_cost, t_r, t_c, t_Q, t_theta, t_J0 = self._project(trial)
+            t_cost, t_r, t_c, t_Q, t_theta, t_J0 = batch._project(trial)
             better = (t_cost < cost) & ~done
             rel = (cost - t_cost) / np.maximum(cost, 1e-300)
             small = better & (rel < self.options.tol)
@@ -375,12 +401,23 @@ class _Problem:
                 r = np.where(better[..., None], t_r, r)
                 c = None if c is None else np.where(better[..., None], t_c, c)
                 Q = None if Q is None else np.where(better[..., None, None], t_Q, Q)
-                new_J = self._jacobian_nl(trial, t_theta, t_c, t_Q, t_J0)
+                new_J = batch._jacobian_nl(trial, t_theta, t_c, t_Q, t_J0)
                 J = np.where(better[..., None, None], new_J, J)
             lam = np.where(better, np.maximum(lam / 3, 1e-12), np.minimum(lam * 4, 1e16))
             done |= converged | (cost <= 1e-30)
-        converged |= cost <= 1e-30
-        return self._results(U, cost, converged, iters)
+        write_out(np.ones(len(pairs), bool))
+        out_converged |= out_cost <= 1e-30
+        return self._results(out_U, out_cost, out_converged, out_iters)
+
+    def _pairs(self, pairs: np.ndarray, S: int) -> "_Problem":
+        """This problem restricted to some (group, start) pairs (flat index g*S + s), one pair per row."""
+        g, s = pairs // S, pairs % S
+        view = copy.copy(self)
+        view.X = [x[g] for x in self.X]
+        view.Y, view.mask = self.Y[g], self.mask[g]
+        if self.logmode is not None:
+            view.logmode, view.sign = self.logmode[g, s][:, None, :], self.sign[g, s][:, None, :]
+        return view
 
     def _results(self, U, cost, converged, iters) -> list[GroupFit]:
         best = np.argmin(cost, axis=1)
