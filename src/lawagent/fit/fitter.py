@@ -247,9 +247,11 @@ class _Problem:
         theta = self._theta(U)
         F0, J0 = self._evaluate(theta, None, self.lin_idx + self.nl_idx)  # linear columns first
         mask = self.mask
-        finite = np.isfinite(F0).all(axis=-1) & np.isfinite(J0).all(axis=(-1, -2))
-        F0 = np.where(np.isfinite(F0), F0, 0.0)
-        J0 = np.where(np.isfinite(J0), J0, 0.0)
+        finite_F, finite_J = np.isfinite(F0), np.isfinite(J0)
+        finite = finite_F.all(axis=-1) & finite_J.all(axis=(-1, -2))
+        if not finite.all():
+            F0 = np.where(finite_F, F0, 0.0)
+            J0 = np.where(finite_J, J0, 0.0)
         if self.lin_idx:
             lin = J0[..., : len(self.lin_idx)]
             A = lin * mask[..., None]
@@ -270,11 +272,13 @@ class _Problem:
             return None
         # at c=0 (no linear parameters) _project has them; else only the nonlinear columns, at c
         J = J0[..., len(self.lin_idx) :] if c is None else self._evaluate(theta, c, self.nl_idx)[1]
-        J = np.where(np.isfinite(J), J, 0.0)
+        finite = np.isfinite(J)
+        if not finite.all():
+            J = np.where(finite, J, 0.0)
         Jn = J * self.mask[..., None]
-        Jn = Jn * self._dtheta(U)[:, :, None, :]
+        Jn *= self._dtheta(U)[:, :, None, :]
         if Q is not None:
-            Jn = Jn - Q @ (np.swapaxes(Q, -1, -2) @ Jn)
+            Jn -= Q @ (np.swapaxes(Q, -1, -2) @ Jn)
         return Jn
 
     def _theta(self, U: np.ndarray) -> np.ndarray:
