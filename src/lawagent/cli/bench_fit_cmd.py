@@ -30,6 +30,7 @@ from lawagent.evaluate import FINAL_FIT, fit_split, parse_law, reference_law, sc
 from lawagent.fit.fitter import FitOptions
 from lawagent.law.compile import compile_law
 from lawagent.law.law import Law
+from lawagent.law.parse import split_formulas
 from lawagent.law.sympy_compile import compile_law_sympy
 from lawagent.proposers.base import Proposal
 from lawagent.task import DataSplit, Task, list_tasks, load_task
@@ -176,7 +177,8 @@ def _time_fit(task: Task, c: _Candidate, options: FitOptions, fit_rows: DataSpli
 
 def _time_candidate(task: Task, c: _Candidate, options: FitOptions, folds: list[tuple[DataSplit, DataSplit]]):
     """What the search pays for one candidate: (wall seconds, CPU seconds, validation R2)."""
-    proposal = Proposal(tuple([c.text] if isinstance(c.text, str) else c.text), bounds=c.bounds, initial=c.initial)
+    formulas = split_formulas(c.text) if isinstance(c.text, str) else c.text  # one per target, as proposers give them
+    proposal = Proposal(tuple(formulas), bounds=c.bounds, initial=c.initial)
     (fit_rows, val_rows), extra = folds[0], folds[1:]
     clear_cache()
     start, cpu = time.perf_counter(), time.process_time()
