@@ -17,6 +17,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -290,7 +291,10 @@ class _Problem:
         return theta
 
     def _dtheta(self, U: np.ndarray) -> np.ndarray:
-        d = np.stack([t.derivative(U[..., k]) for k, t in enumerate(self.transforms)], axis=-1)
+        if all(t.kind == "none" for t in self.transforms):  # identity transforms: d theta/du = 1
+            d = np.ones(U.shape)
+        else:
+            d = np.stack([t.derivative(U[..., k]) for k, t in enumerate(self.transforms)], axis=-1)
         if self.logmode is not None:
             inside = np.abs(U) < U_LIMIT
             d = np.where(self.logmode, np.where(inside, self.sign * np.exp(np.clip(U, -U_LIMIT, U_LIMIT)), 0.0), d)
@@ -494,7 +498,7 @@ def _lstsq(A: np.ndarray, b: np.ndarray, exact: bool = False):
     As = A / scale[:, :, None, :]
     Ast = np.swapaxes(As, -1, -2)
     # a tiny ridge on the unit-norm columns keeps nearly collinear ones solvable
-    gram = Ast @ As + 1e-13 * np.eye(A.shape[-1])
+    gram = Ast @ As + _ridge(A.shape[-1])
     try:
         if exact:
             raise np.linalg.LinAlgError("exact solve requested")
@@ -515,6 +519,13 @@ def _lstsq(A: np.ndarray, b: np.ndarray, exact: bool = False):
     coef = (np.swapaxes(Vt, -1, -2) @ (inv * (np.swapaxes(Uu, -1, -2) @ b[..., None])[..., 0])[..., None])[..., 0]
     Q = Uu * cut[:, :, None, :]
     return coef / scale, Q
+
+
+@lru_cache(maxsize=64)
+def _ridge(n: int) -> np.ndarray:
+    ridge = 1e-13 * np.eye(n)
+    ridge.flags.writeable = False
+    return ridge
 
 
 def _solve(M: np.ndarray, g: np.ndarray) -> np.ndarray:

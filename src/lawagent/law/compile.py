@@ -80,7 +80,16 @@ class CompiledLaw:
 
 
 def _shape(X: Sequence[np.ndarray], P: Sequence[np.ndarray]) -> tuple[int, ...]:
-    return np.broadcast_shapes(*(np.shape(a) for a in (*X, *P)))
+    """np.broadcast_shapes of the inputs, without its overhead (called at every evaluation)."""
+    shapes = [np.shape(a) for a in (*X, *P)]
+    out = [1] * max((len(s) for s in shapes), default=0)
+    for s in shapes:
+        for i, d in enumerate(s, len(out) - len(s)):
+            if d != 1:
+                if out[i] not in (1, d):
+                    return np.broadcast_shapes(*shapes)  # raises numpy's own error
+                out[i] = d
+    return tuple(out)
 
 
 def _full(v, shape: tuple[int, ...]) -> np.ndarray:

@@ -427,10 +427,10 @@ class Tape:
         for slot, x in zip(self.input_slots, inputs):
             s[slot] = x
         with np.errstate(all="ignore"):
-            for f, out, args, free in self.program(wrt):
-                s[out] = f(*[s[a] for a in args])
-                for a in free:
-                    s[a] = None
+            for f, out, a, b, free in self.program(wrt):
+                s[out] = f(s[a]) if b < 0 else f(s[a], s[b])
+                for slot in free:
+                    s[slot] = None
         values = [s[o] for o in self.value_outputs]
         if wrt is None:
             return values, None
@@ -448,7 +448,8 @@ def _schedule(ops: list[Op], keep: set[Slot]) -> list:
     for slot, i in last.items():
         if slot not in keep:
             frees[i].append(slot)
-    return [(f, out, args, tuple(fr)) for (f, out, args), fr in zip(ops, frees)]
+    # every op is unary or binary: (function, out, a, b or -1, slots to free)
+    return [(f, out, args[0], args[1] if len(args) == 2 else -1, tuple(fr)) for (f, out, args), fr in zip(ops, frees)]
 
 
 def _one_factor_per_parameter(n: _Node) -> bool:
