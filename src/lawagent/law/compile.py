@@ -57,7 +57,6 @@ class CompiledLaw:
         shape = _shape(X, P)
         return [_full(v, shape) for v in values], [[_full(d, shape) for d in row] for row in jac]
 
-
     def stacked(
         self, X: Sequence[np.ndarray], P: Sequence[np.ndarray], wrt: Sequence[int]
     ) -> tuple[np.ndarray, np.ndarray]:
