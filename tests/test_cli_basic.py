@@ -201,12 +201,52 @@ def test_bench_fit_table_with_formula_and_final(capsys, one_core) -> None:
         (["--tasks", "no_such_task"], ["no_such_task"]),
         (["--tasks", FAST_TASK, "--law", "open('x')"], ["unexpected character"]),
         (["--tasks", FAST_TASK, "--repeats", "0"], ["--repeats"]),
+        (["--tasks", FAST_TASK, "--options", "candidate,fast"], ["--options", "'fast'"]),
     ],
 )
 def test_bench_fit_user_mistakes(capsys, one_core, argv: list[str], words: list[str]) -> None:
     code, out, err = run(capsys, "bench-fit", *argv)
     assert code == 2 and err.startswith("lawagent bench-fit: error:") and len(err.strip().splitlines()) == 1
     assert all(w in err for w in words)
+
+
+def test_bench_fit_candidate_is_what_the_search_scores(capsys, one_core) -> None:
+    from lawagent.discovery.evaluator import evaluate_candidate
+    from lawagent.proposers.base import Proposal
+
+    code, out, err = run(capsys, "bench-fit", "--tasks", FAST_TASK, "--repeats", "1", "--options", "candidate",
+                         "--law", "reference", "--json")
+    assert code == 0, err
+    data = strict_json(out)
+    (row,) = data["timings"]
+    assert row["options"] == "candidate" and row["scored_on"] == "validation"
+    task = load_task(FAST_TASK)
+    (fit, val), *extra = task.validation_folds(0.2, 2)
+    ref = task.reference
+    record = evaluate_candidate(Proposal(ref.formulas, bounds=dict(ref.bounds), initial=dict(ref.initial)), task.features,
+                                task.targets, task.parameter_budget, fit, val, extra_folds=extra)
+    assert row["r2"] == pytest.approx(record.val_r2, rel=1e-9) and row["n_fit_rows"] == len(fit)
+    (comp,) = data["compile"]
+    assert comp["law"] == "reference" and comp["n_parameters"] == 4 and comp["complexity"] > 4
+    assert comp["tape_median"] > 0 and comp["sympy_median"] > 0 and comp["parse_median"] > 0
+
+
+def test_synthetic_timing_tasks_are_fixed_and_held_out_by_scale() -> None:
+    import numpy as np
+
+    from lawagent.bench.synthetic import synthetic_task
+    from lawagent.cli.bench_fit_cmd import task_names
+    from lawagent.evaluate import reference_law
+
+    task = synthetic_task("synthetic-10k")
+    again = synthetic_task("synthetic-10k")
+    np.testing.assert_array_equal(task.train().y, again.train().y)
+    assert len(task.groups) == 100 and task.n_train + task.n_test == 10_000 and task.n_test == 1_000
+    train, test = task.train(), task.test()
+    for g in task.groups[:5]:
+        assert train.scale[train.groups == g].max() < test.scale[test.groups == g].min()
+    assert reference_law(task).parameters == ("E", "A", "alpha", "B", "beta")
+    assert task_names("synthetic-100k,all,synthetic-100k") == ["synthetic-100k", *list_tasks()]
 
 
 @pytest.mark.parametrize("name", list_tasks())

@@ -13,9 +13,11 @@ ones are searched, and their starts are screened cheaply before refining.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -231,30 +233,32 @@ class _Problem:
             P[i] = np.zeros((G, S, 1)) if c is None else c[:, :, k : k + 1]
         return P
 
-    def _evaluate(self, theta_nl: np.ndarray, c: np.ndarray | None):
-        """Model values (G,S,m) and Jacobian (G,S,m,P) at the given parameters."""
-        values, jac = self.c.values_and_jacobian(self.X, self._full_params(theta_nl, c))
-        F = np.concatenate(values, axis=-1) if len(values) > 1 else values[0]
+    def _evaluate(self, theta_nl: np.ndarray, c: np.ndarray | None, wrt: Sequence[int] | None = None):
+        """Model values (G,S,m) and Jacobian (G,S,m,len(wrt)) at the given parameters (wrt: all, in order)."""
+        cols = range(len(self.params)) if wrt is None else wrt
+        F, J = self.c.stacked(self.X, self._full_params(theta_nl, c), cols)
         if not self.params:  # a law with nothing to fit
             G, S = theta_nl.shape[:2]
             F = np.broadcast_to(F, (G, S, F.shape[-1]))
             return F, np.zeros(F.shape + (0,))
-        J = np.stack([np.concatenate(col, axis=-1) for col in zip(*jac)], axis=-1) if len(values) > 1 else np.stack(jac[0], axis=-1)
         return F, J
 
     def _project(self, U: np.ndarray, exact: bool = False):
         """Cost, residual, linear solution and the Kaufman-projected Jacobian at U."""
         theta = self._theta(U)
-        F0, J0 = self._evaluate(theta, None)
+        F0, J0 = self._evaluate(theta, None, self.lin_idx + self.nl_idx)  # linear columns first
         mask = self.mask
-        finite = np.isfinite(F0).all(axis=-1) & np.isfinite(J0).all(axis=(-1, -2))
-        F0 = np.where(np.isfinite(F0), F0, 0.0)
-        J0 = np.where(np.isfinite(J0), J0, 0.0)
+        finite_F, finite_J = np.isfinite(F0), np.isfinite(J0)
+        finite = finite_F.all(axis=-1) & finite_J.all(axis=(-1, -2))
+        if not finite.all():
+            F0 = np.where(finite_F, F0, 0.0)
+            J0 = np.where(finite_J, J0, 0.0)
         if self.lin_idx:
-            A = J0[..., self.lin_idx] * mask[..., None]
+            lin = J0[..., : len(self.lin_idx)]
+            A = lin * mask[..., None]
             rhs = (self.Y - F0) * mask
             c, Q = _lstsq(A, rhs, exact)
-            fitted = F0 + (J0[..., self.lin_idx] @ c[..., None])[..., 0]
+            fitted = F0 + (lin @ c[..., None])[..., 0]
         else:
             c, Q = None, None
             fitted = F0
@@ -267,12 +271,15 @@ class _Problem:
         """Jacobian of the projected residual w.r.t. the internal nonlinear variables."""
         if not self.nl_idx:
             return None
-        J = J0 if c is None else self._evaluate(theta, c)[1]
-        J = np.where(np.isfinite(J), J, 0.0)
-        Jn = J[..., self.nl_idx] * self.mask[..., None]
-        Jn = Jn * self._dtheta(U)[:, :, None, :]
+        # at c=0 (no linear parameters) _project has them; else only the nonlinear columns, at c
+        J = J0[..., len(self.lin_idx) :] if c is None else self._evaluate(theta, c, self.nl_idx)[1]
+        finite = np.isfinite(J)
+        if not finite.all():
+            J = np.where(finite, J, 0.0)
+        Jn = J * self.mask[..., None]
+        Jn *= self._dtheta(U)[:, :, None, :]
         if Q is not None:
-            Jn = Jn - Q @ (np.swapaxes(Q, -1, -2) @ Jn)
+            Jn -= Q @ (np.swapaxes(Q, -1, -2) @ Jn)
         return Jn
 
     def _theta(self, U: np.ndarray) -> np.ndarray:
@@ -284,7 +291,10 @@ class _Problem:
         return theta
 
     def _dtheta(self, U: np.ndarray) -> np.ndarray:
-        d = np.stack([t.derivative(U[..., k]) for k, t in enumerate(self.transforms)], axis=-1)
+        if all(t.kind == "none" for t in self.transforms):  # identity transforms: d theta/du = 1
+            d = np.ones(U.shape)
+        else:
+            d = np.stack([t.derivative(U[..., k]) for k, t in enumerate(self.transforms)], axis=-1)
         if self.logmode is not None:
             inside = np.abs(U) < U_LIMIT
             d = np.where(self.logmode, np.where(inside, self.sign * np.exp(np.clip(U, -U_LIMIT, U_LIMIT)), 0.0), d)
@@ -333,14 +343,29 @@ class _Problem:
         cost, r, c, Q, theta, J0 = self._project(U)
         J = self._jacobian_nl(U, theta, c, Q, J0)
         S = U.shape[1]
-        lam = np.full((G, S), 1e-3)
+        out_U, out_cost = U.copy(), cost.copy()
+        out_converged, out_iters = np.zeros((G, S), bool), np.zeros((G, S), int)
+        # Levenberg-Marquardt runs on the (group, start) pairs still going only, each as
+        # its own row of the batch: a pair's steps do not depend on the others, and most
+        # converge long before the slowest one. Finished pairs are written out and dropped.
+        pairs = np.arange(G * S)
+        U, cost, r, c, Q, J = (None if a is None else a.reshape((G * S, 1) + a.shape[2:]) for a in (U, cost, r, c, Q, J))
+        batch = self._pairs(pairs, S)
+        lam = np.full(cost.shape, 1e-3)
         done = ~np.isfinite(cost)
-        converged = np.zeros((G, S), bool)
-        iters = np.zeros((G, S), int)
+        converged = np.zeros(cost.shape, bool)
+        iters = np.zeros(cost.shape, int)
         k = len(self.nl_idx)
         eye = np.eye(k)
         window = 20
         before = cost.copy()
+
+        def write_out(rows: np.ndarray) -> None:
+            out_U.reshape(G * S, k)[pairs[rows]] = U[rows, 0]
+            out_cost.reshape(G * S)[pairs[rows]] = cost[rows, 0]
+            out_converged.reshape(G * S)[pairs[rows]] = converged[rows, 0]
+            out_iters.reshape(G * S)[pairs[rows]] = iters[rows, 0]
+
         for it in range(self.options.max_iter):
             if done.all() or time.perf_counter() > deadline:
                 break
@@ -353,6 +378,16 @@ class _Problem:
                 before = cost.copy()
                 if done.all():
                     break
+            if 4 * done.sum() >= len(pairs):
+                finished = done[:, 0]
+                write_out(finished)
+                keep = ~finished
+                pairs = pairs[keep]
+                U, cost, r, J, lam, done, converged, iters, before = (
+                    a[keep] for a in (U, cost, r, J, lam, done, converged, iters, before))
+                c = None if c is None else c[keep]
+                Q = None if Q is None else Q[keep]
+                batch = self._pairs(pairs, S)
             Jt = np.swapaxes(J, -1, -2)
             A = Jt @ J
             g = (Jt @ r[..., None])[..., 0]
@@ -361,7 +396,7 @@ class _Problem:
             M = A + (lam[..., None] * damp)[..., None] * eye
             step = -_solve(M, g)
             trial = U + np.where(done[..., None], 0.0, step)
-            t_cost, t_r, t_c, t_Q, t_theta, t_J0 = self._project(trial)
+            t_cost, t_r, t_c, t_Q, t_theta, t_J0 = batch._project(trial)
             better = (t_cost < cost) & ~done
             rel = (cost - t_cost) / np.maximum(cost, 1e-300)
             small = better & (rel < self.options.tol)
@@ -374,12 +409,23 @@ class _Problem:
                 r = np.where(better[..., None], t_r, r)
                 c = None if c is None else np.where(better[..., None], t_c, c)
                 Q = None if Q is None else np.where(better[..., None, None], t_Q, Q)
-                new_J = self._jacobian_nl(trial, t_theta, t_c, t_Q, t_J0)
+                new_J = batch._jacobian_nl(trial, t_theta, t_c, t_Q, t_J0)
                 J = np.where(better[..., None, None], new_J, J)
             lam = np.where(better, np.maximum(lam / 3, 1e-12), np.minimum(lam * 4, 1e16))
             done |= converged | (cost <= 1e-30)
-        converged |= cost <= 1e-30
-        return self._results(U, cost, converged, iters)
+        write_out(np.ones(len(pairs), bool))
+        out_converged |= out_cost <= 1e-30
+        return self._results(out_U, out_cost, out_converged, out_iters)
+
+    def _pairs(self, pairs: np.ndarray, S: int) -> "_Problem":
+        """This problem restricted to some (group, start) pairs (flat index g*S + s), one pair per row."""
+        g, s = pairs // S, pairs % S
+        view = copy.copy(self)
+        view.X = [x[g] for x in self.X]
+        view.Y, view.mask = self.Y[g], self.mask[g]
+        if self.logmode is not None:
+            view.logmode, view.sign = self.logmode[g, s][:, None, :], self.sign[g, s][:, None, :]
+        return view
 
     def _results(self, U, cost, converged, iters) -> list[GroupFit]:
         best = np.argmin(cost, axis=1)
@@ -452,7 +498,7 @@ def _lstsq(A: np.ndarray, b: np.ndarray, exact: bool = False):
     As = A / scale[:, :, None, :]
     Ast = np.swapaxes(As, -1, -2)
     # a tiny ridge on the unit-norm columns keeps nearly collinear ones solvable
-    gram = Ast @ As + 1e-13 * np.eye(A.shape[-1])
+    gram = Ast @ As + _ridge(A.shape[-1])
     try:
         if exact:
             raise np.linalg.LinAlgError("exact solve requested")
@@ -473,6 +519,13 @@ def _lstsq(A: np.ndarray, b: np.ndarray, exact: bool = False):
     coef = (np.swapaxes(Vt, -1, -2) @ (inv * (np.swapaxes(Uu, -1, -2) @ b[..., None])[..., 0])[..., None])[..., 0]
     Q = Uu * cut[:, :, None, :]
     return coef / scale, Q
+
+
+@lru_cache(maxsize=64)
+def _ridge(n: int) -> np.ndarray:
+    ridge = 1e-13 * np.eye(n)
+    ridge.flags.writeable = False
+    return ridge
 
 
 def _solve(M: np.ndarray, g: np.ndarray) -> np.ndarray:
