@@ -221,7 +221,9 @@ def test_bench_fit_candidate_is_what_the_search_scores(capsys, one_core) -> None
     (row,) = data["timings"]
     assert row["options"] == "candidate" and row["scored_on"] == "validation"
     task = load_task(FAST_TASK)
-    (fit, val), *extra = task.validation_folds(0.2, 2)
+    from lawagent.selection.protocol import protocol_for
+
+    (fit, val), *extra = [(f.fit, f.val) for f in protocol_for(task).folds(task.train())]
     ref = task.reference
     record = evaluate_candidate(Proposal(ref.formulas, bounds=dict(ref.bounds), initial=dict(ref.initial)), task.features,
                                 task.targets, task.parameter_budget, fit, val, extra_folds=extra)
