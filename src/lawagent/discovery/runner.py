@@ -33,6 +33,7 @@ from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
 from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
 from lawagent.proposers.seeds import SeedProposer
+from lawagent.readable.record import attach_readable
 from lawagent.records import LawRecord, bound_pair
 from lawagent.runfolder.files import BEST, STATE, RunDir
 from lawagent.selection import rank
@@ -397,15 +398,25 @@ def finalize(
             continue
         rec = LawRecord.from_evaluation(ev, task, val_r2=r.val_r2, origin=r.origin,
                                         selection=why[r.id].as_dict())
+        _readable(rec, train, notes)
         laws.append(rec)
     reference = None
     if with_reference and task.reference is not None:
         try:
             ev = _final_evaluation(task, reference_law(task), train, test, options)
             reference = LawRecord.from_evaluation(ev, task, origin="reference")
+            _readable(reference, train, notes)
         except LawagentError as err:
             notes.append(f"reference law: {err}")
     return laws, reference, notes
+
+
+def _readable(record: LawRecord, train, notes: list[str]) -> None:
+    """Store the record's readable form (computed and checked on the training rows)."""
+    try:
+        attach_readable(record, train)
+    except LawagentError as err:
+        notes.append(f"readable form of {record.formula!r}: {err}")
 
 
 def _final_evaluation(task: Task, law, train, test, options) -> Evaluation:
