@@ -164,3 +164,24 @@ def _role(leaf: sympy.Symbol, path: list[tuple[sympy.Basic, int]], feats: set[st
         child = node
         k -= 1
     return Use("other")
+
+
+def split_roles(expr: sympy.Expr, features: Iterable[str], name: str, fresh: sympy.Symbol) -> sympy.Expr:
+    """``expr`` with the occurrences of parameter ``name`` outside its first role renamed ``fresh``:
+    the two-parameter form of a parameter that plays two roles."""
+    feats = set(features)
+    first: list[str] = []
+
+    def rebuild(node: sympy.Basic, path: list[tuple[sympy.Basic, int]]) -> sympy.Basic:
+        if isinstance(node, sympy.Symbol):
+            if node.name != name:
+                return node
+            role = _role(node, path, feats).role
+            if not first:
+                first.append(role)
+            return node if role == first[0] else fresh
+        if not node.args:
+            return node
+        return node.func(*[rebuild(a, path + [(node, i)]) for i, a in enumerate(node.args)])
+
+    return rebuild(expr, [])
