@@ -1,7 +1,8 @@
 """`lawagent report`: one self-contained HTML page (PNG figures embedded as base64,
 and written beside it) that shows at a glance whether a run's law extrapolates.
 
-Figures: observed vs predicted per group (train fit / validation / test rows
+The page opens with the law card (:mod:`lawagent.card`: readable form, roles,
+uncertainty, sanity, compute-optimal exponents). Figures: observed vs predicted per group (train fit / validation / test rows
 marked); the law along the scale variable, extended into the held-out region,
 with an optional bootstrap band (refits on resampled training rows: parameter
 uncertainty only, not model-form error); the Pareto front of complexity vs
@@ -25,7 +26,9 @@ import numpy as np
 
 from lawagent.errors import LawagentError, TaskError
 from lawagent.atomic import write_bytes, write_text
-from lawagent.export.latex import to_latex
+from lawagent.card import law_card
+from lawagent.card.html import card_html
+from lawagent.export.run import shown_laws
 from lawagent.fit.fitter import FitOptions, fit, predict
 from lawagent.plots import (Curve, Panel, curve_figure, history_figure, parity_figure, pareto_figure, short,
                             wants_log)
@@ -77,7 +80,8 @@ def make_report(run: Run | str | Path, out_dir: str | Path | None = None,
     n_groups = len(data["group_names"])
     group_note = (f"showing {len(shown_groups)} of {n_groups} groups (groups with held-out rows first)"
                   if len(shown_groups) < n_groups else "")
-    title = f"{task.name}: {short(record.formula, 90)}"
+    shown = shown_laws(run, [record])[0]  # the readable form, for every formula and value the page prints
+    title = f"{task.name}: {short(shown.formula, 90)}"
     figures: dict[str, Any] = {}
     figures["parity"] = parity_figure(panels, f"Observed vs predicted — {task.name}", group_note)
 
@@ -122,7 +126,9 @@ def make_report(run: Run | str | Path, out_dir: str | Path | None = None,
     if record.test_r2 is not None and scores.get("test") is not None and abs(scores["test"].r2 - record.test_r2) > 1e-6:
         notes.append(f"test R² recomputed from the stored parameters ({scores['test'].r2:.6g}) differs from the run's "
                      f"({record.test_r2:.6g}): has the task's data changed since the run?")
-    page = _html(run, rank, record, task, title, pngs, scores, notes, protocol)
+    card = law_card(run, rank, bootstrap=options.bootstrap, seconds=options.bootstrap_seconds, seed=options.seed)
+    page = _html(run, rank, record, task, title, pngs, scores, notes, protocol, card_html(card, options.max_groups),
+                 shown)
     html_path = write_text(out / "report.html", page)
     return ReportResult(html_path, paths, time.perf_counter() - start, notes)
 
@@ -371,7 +377,7 @@ def _fmt(v: Any, digits: int = 6) -> str:
 
 
 def _html(run: Run, rank: int, record: LawRecord, task, title: str, pngs: dict[str, bytes], scores: dict[str, Any],
-          notes: list[str], protocol: Protocol) -> str:
+          notes: list[str], protocol: Protocol, card: str = "", shown: LawRecord | None = None) -> str:
     e = html.escape
     law = record.law()
     final = run.final
@@ -383,13 +389,11 @@ def _html(run: Run, rank: int, record: LawRecord, task, title: str, pngs: dict[s
                  f" · seed {e(str(final.get('seed', '?')))}</p>")
     if task.title and task.title != task.name:
         parts.append(f"<p>{e(task.title)}</p>")
-    parts.append("<h2>The law</h2><pre>")
-    for t, text in zip(record.targets, law.text().split("; ")):
-        parts.append(e(f"{t} = {text}") + "\n")
-    parts.append("</pre>")
-    parts.append(f"<p class='note'>{len(law.parameters)} parameters ({e(', '.join(law.parameters))}) fitted per "
-                 f"{e(task.group_column or 'group')}; complexity {record.complexity}; origin {e(record.origin or '?')}. "
-                 f"LaTeX: <code>lawagent export {e(str(run.path))} --format latex</code></p>")
+    parts.append(card)
+    parts.append(f"<p class='note'>{len(law.parameters)} parameters fitted per {e(task.group_column or 'group')}; "
+                 f"complexity {record.complexity}; origin {e(record.origin or '?')}. "
+                 f"<code>lawagent show {e(str(run.path))}</code> prints this card; "
+                 f"<code>lawagent export {e(str(run.path))} --format latex</code> writes the LaTeX.</p>")
     if record.test_r2 is not None and (record.val_r2 or 0) - record.test_r2 > 0.1:
         parts.append("<p class='warn'>The held-out R² is well below the validation R²: the law extrapolates worse than "
                      "the search expected.</p>")
@@ -425,16 +429,16 @@ def _html(run: Run, rank: int, record: LawRecord, task, title: str, pngs: dict[s
                          f"<img alt='{e(name)}' src='data:image/png;base64,{b64}'>"
                          f"<figcaption>{e(_CAPTIONS[name])}</figcaption></figure>")
     # parameters
-    parts.append(_params_table(record, law))
+    shown = shown or record
+    parts.append(_params_table(shown, shown.law()))
     # laws of the run
     parts.append("<h2>Laws of the run</h2><table><tr><th>#</th><th>complexity</th><th>params</th><th>validation R²</th>"
                  "<th>test R²</th><th class='l'>formula</th></tr>")
-    for i, r in enumerate(run.laws, 1):
+    for i, (r, shown) in enumerate(zip(run.laws, shown_laws(run, run.laws)), 1):
         mark = " style='font-weight:bold'" if i == rank else ""
         parts.append(f"<tr{mark}><td>{i}</td><td>{r.complexity}</td><td>{len(r.parameters)}</td><td>{_fmt(r.val_r2)}</td>"
-                     f"<td>{_fmt(r.test_r2)}</td><td class='l'><code>{e(r.formula)}</code></td></tr>")
+                     f"<td>{_fmt(r.test_r2)}</td><td class='l'><code>{e(shown.formula)}</code></td></tr>")
     parts.append("</table>")
-    parts.append("<details><summary>LaTeX</summary><pre>" + e(to_latex(record, table=False)) + "</pre></details>")
     from lawagent import __version__
     parts.append(f"<p class='note'>generated by lawagent {e(__version__)}</p></body></html>")
     return "".join(parts)

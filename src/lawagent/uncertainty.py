@@ -4,9 +4,9 @@ The fitter reports standard errors for the law it fitted; a readable form is a
 reparametrisation, so its parameters need their own. :func:`standard_errors`
 computes them at given values, lmfit's way (``sqrt(diag(s^2 (J^T J)^-1))``,
 ``s^2`` the residual variance), with a central-difference Jacobian so that it
-works for any law the evaluator can predict. :func:`bootstrap_intervals` refits
-on resampled training rows (started at the values) and reports the 5-95%
-range: wider and more honest where the law is nonlinear in a parameter.
+works for any law the evaluator can predict. :func:`bootstrap_draws` refits
+on resampled training rows (started at the values) and :func:`intervals` reports
+their 5-95% range: wider and more honest where the law is nonlinear in a parameter.
 Training rows only.
 """
 
@@ -26,6 +26,7 @@ from lawagent.task import DataSplit
 
 # a local refit from the given values plus one random start: fast enough for dozens of groups
 BOOTSTRAP_FIT = FitOptions(n_starts=2, n_refine=1, max_iter=60, time_limit=2.0)
+LEVEL = (5.0, 95.0)  # the interval: 5th to 95th percentile
 
 
 def standard_errors(law: Law, params: Mapping[str, Mapping[str, float]], rows: DataSplit) -> dict[str, dict[str, float]]:
@@ -67,10 +68,10 @@ def standard_errors(law: Law, params: Mapping[str, Mapping[str, float]], rows: D
     return out
 
 
-def bootstrap_intervals(law: Law, params: Mapping[str, Mapping[str, float]], rows: DataSplit, *,
-                        resamples: int = 20, seconds: float = 20.0, seed: int = 0,
-                        level: tuple[float, float] = (5.0, 95.0)) -> dict[str, dict[str, tuple[float, float]]]:
-    """group -> parameter -> (low, high) percentiles of refits on resampled rows of the group."""
+def bootstrap_draws(law: Law, params: Mapping[str, Mapping[str, float]], rows: DataSplit, *,
+                    resamples: int = 20, seconds: float = 20.0, seed: int = 0) -> dict[str, list[dict[str, float]]]:
+    """group -> the parameter values of refits on resampled rows of the group (started at ``params``),
+    as many resamples as ``seconds`` allow."""
     rng = np.random.default_rng(seed)
     deadline = time.perf_counter() + seconds
     draws: dict[str, list[dict[str, float]]] = {g: [] for g in params}
@@ -93,15 +94,19 @@ def bootstrap_intervals(law: Law, params: Mapping[str, Mapping[str, float]], row
             gf = res.groups.get(g)
             if gf is not None and gf.ok:
                 draws[g].append(gf.params)
+    return draws
+
+
+def intervals(draws: Mapping[str, list[Mapping[str, float]]], level: tuple[float, float] = LEVEL
+              ) -> dict[str, dict[str, tuple[float, float]]]:
+    """group -> parameter -> (low, high) percentiles of the draws (3 or more finite ones)."""
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for g, ds in draws.items():
-        if len(ds) < 3:
-            continue
-        out[g] = {}
-        for p in law.parameters:
+        names = dict.fromkeys(p for d in ds for p in d)
+        for p in names:
             vals = np.array([d.get(p, math.nan) for d in ds], dtype=float)
             vals = vals[np.isfinite(vals)]
             if len(vals) >= 3:
                 lo, hi = np.percentile(vals, level)
-                out[g][p] = (float(lo), float(hi))
+                out.setdefault(g, {})[p] = (float(lo), float(hi))
     return out
