@@ -3,7 +3,7 @@
 It starts from building blocks (:mod:`lawagent.proposers.blocks`: generic motifs
 and, unless ``blocks="generic"``, the literature's law families) instantiated
 over the task's features, then evolves the population it is
-shown: mutate a subtree, insert or drop a term, tie or untie parameters,
+shown: mutate a subtree, insert or drop a term, tie parameters of one role or untie them,
 swap a feature for its log, cross over terms between parents, simplify, and
 separate a parameter that plays two roles into two (the readable form; such
 parents are picked less often, see :func:`fitness`).
@@ -169,9 +169,16 @@ class SymbolicProposer:
         return Gene(sympy.Add(*[x for x in terms if x is not drop]), gene.bounds)
 
     def _op_tie(self, gene: Gene, rng, t) -> Gene | None:
-        params = self._params(gene.expr)
-        if len(params) < 2:
+        """Two parameters of the same role become one (a shared exponent); never an offset tied to a scale,
+        which would make one parameter play two roles."""
+        roles = parameter_roles([gene.expr], self.features)
+        by_role: dict[str, list[sympy.Symbol]] = {}
+        for p in self._params(gene.expr):
+            by_role.setdefault(roles.role(p.name), []).append(p)
+        pairs = [ps for ps in by_role.values() if len(ps) >= 2]
+        if not pairs:
             return None
+        params = pairs[int(rng.integers(len(pairs)))]
         i, j = rng.choice(len(params), 2, replace=False)
         p, q = params[int(i)], params[int(j)]
         return Gene(gene.expr.xreplace({q: p}), {k: v for k, v in gene.bounds.items() if k != q.name})
