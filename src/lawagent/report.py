@@ -13,7 +13,6 @@ Test rows are only plotted and scored here, after the run has chosen its law.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import html
 import io
 import math
@@ -24,23 +23,23 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lawagent.errors import LawagentError, TaskError
+from lawagent.errors import TaskError
 from lawagent.atomic import write_bytes, write_text
 from lawagent.card import law_card
 from lawagent.card.html import card_html
 from lawagent.export.run import shown_laws
-from lawagent.fit.fitter import FitOptions, fit, predict
+from lawagent.fit.fitter import predict
 from lawagent.plots import (Curve, Panel, curve_figure, history_figure, parity_figure, pareto_figure, short,
                             wants_log)
 from lawagent.records import LawRecord
 from lawagent.runfolder.run import Run, load_run
 from lawagent.scoring import score
 from lawagent.selection.protocol import Protocol, protocol_for
+from lawagent.task import DataSplit
+from lawagent.uncertainty import bootstrap_draws
 
 __all__ = ["ReportOptions", "ReportResult", "make_report"]
 
-# start at the found values (start 0) plus one random start: a local refit, fast enough for 20 x 12 groups
-BOOTSTRAP_FIT = FitOptions(n_starts=2, n_refine=1, max_iter=50, time_limit=2.0)
 
 
 @dataclass(frozen=True)
@@ -271,32 +270,13 @@ def _bootstrap(record: LawRecord, data: dict[str, Any], panels: list[Panel], cur
                options: ReportOptions) -> int:
     """Refit each shown group on resampled training rows; attach 5–95% bands to the curves."""
     law = record.law()
-    rng = np.random.default_rng(options.seed)
-    deadline = time.perf_counter() + options.bootstrap_seconds
     train = data["split"] != "test"
     groups = list(dict.fromkeys(p.group for p, cs in zip(panels, curves) if cs))
-    samples: dict[str, list[dict[str, float]]] = {g: [] for g in groups}
-    # one Law per group, started at that group's fitted values (compiled once, reused by every resample)
-    starts = {g: dataclasses.replace(law, initial={k: v for k, v in (record.params.get(g) or {}).items()
-                                                  if isinstance(v, (int, float)) and math.isfinite(v)}) for g in groups}
-    done = 0
-    for b in range(options.bootstrap):
-        if time.perf_counter() > deadline:
-            break
-        for g in groups:
-            idx = np.flatnonzero(train & (data["groups"] == g))
-            if len(idx) < 2:
-                continue
-            pick = rng.choice(idx, size=len(idx), replace=True)
-            try:
-                res = fit(starts[g], {f: v[pick] for f, v in data["X"].items()}, data["y"][pick],
-                          np.full(len(pick), g, dtype=object), dataclasses.replace(BOOTSTRAP_FIT, seed=b))
-            except LawagentError:
-                continue
-            gf = res.groups.get(g)
-            if gf is not None and gf.ok:
-                samples[g].append(gf.params)
-        done += 1
+    rows = DataSplit({f: v[train] for f, v in data["X"].items()}, data["y"][train], data["groups"][train],
+                     np.zeros(int(train.sum())))
+    samples = bootstrap_draws(law, {g: record.params.get(g) or {} for g in groups}, rows,
+                              resamples=options.bootstrap, seconds=options.bootstrap_seconds, seed=options.seed)
+    done = max((len(v) for v in samples.values()), default=0)
     if done < 2:
         return 0
     for p, cs in zip(panels, curves):

@@ -20,7 +20,7 @@ from typing import Mapping
 
 import sympy
 
-from lawagent.law.law import complexity
+from lawagent.law.law import complexity, exact_numbers
 
 __all__ = ["Rewrite", "fold", "normalise", "simplify"]
 
@@ -83,23 +83,11 @@ def simplify(rw: Rewrite, positive: set[str]) -> Rewrite:
     (a*b)^c = a^c*b^c; floats that are small-denominator rationals become exact."""
     exprs = []
     for e in rw.exprs:
-        e = _exact_numbers(e)
+        e = exact_numbers(e)
         if {s.name for s in e.free_symbols if s.name in rw.features} <= positive:
             e = sympy.expand_log(e, force=True)
         exprs.append(e)
     return rw.with_exprs(tuple(exprs))
-
-
-def _exact_numbers(expr: sympy.Expr) -> sympy.Expr:
-    sub = {}
-    for f in expr.atoms(sympy.Float):
-        v = float(f)
-        for den in (1, 2, 3, 4):
-            num = v * den
-            if abs(num - round(num)) < 1e-12 * max(1.0, abs(num)) and abs(num) < 1e6:
-                sub[f] = sympy.Rational(int(round(num)), den)
-                break
-    return expr.xreplace(sub) if sub else expr
 
 
 # ---------------------------------------------------------------------------
