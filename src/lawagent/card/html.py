@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from lawagent.card.card import LawCard
-from lawagent.card.text import _interval, _num, _roles_line
+from lawagent.card.text import interval_text, number_text, roles_text
 
 MAX_GROUPS = 6
 
@@ -20,7 +20,7 @@ def card_html(card: LawCard, max_groups: int = MAX_GROUPS) -> str:
         out.append(f"<p class='note'>as found by the search: <code>{e(card.raw_formula)}</code> (the readable form "
                    "predicts every training row as it does)</p>")
     out.append(f"<details><summary>LaTeX</summary><pre>{e(card.latex)}</pre></details>")
-    out.append("<p>" + "<br>".join(e(line) for line in _roles_line(card).splitlines()) + "</p>")
+    out.append("<p>" + "<br>".join(e(line) for line in roles_text(card).splitlines()) + "</p>")
     groups = list(next(iter(card.parameters)).values)[:max_groups] if card.parameters else []
     head = "".join(f"<th>{e(p.name)}</th>" for p in card.parameters)
     out.append(f"<table><tr><th class='l'>{e(card.group_column or 'group')}</th>{head}</tr>")
@@ -28,8 +28,8 @@ def card_html(card: LawCard, max_groups: int = MAX_GROUPS) -> str:
         cells = []
         for p in card.parameters:
             iv = p.interval.get(g)
-            cells.append(f"<td>{_num(p.values.get(g))} ± {_num(p.stderr.get(g))}"
-                         + (f"<br><span class='note'>[{_interval(iv)}]</span>" if iv else "") + "</td>")
+            cells.append(f"<td>{number_text(p.values.get(g))} ± {number_text(p.stderr.get(g))}"
+                         + (f"<br><span class='note'>[{interval_text(iv)}]</span>" if iv else "") + "</td>")
         out.append(f"<tr><td class='l'>{e(str(g))}</td>{''.join(cells)}</tr>")
     out.append("</table>")
     out.append(f"<p class='note'>value ± standard error; [bootstrap 5–95% of {card.bootstrap} refits on resampled "
@@ -42,7 +42,7 @@ def card_html(card: LawCard, max_groups: int = MAX_GROUPS) -> str:
     out.append("</table>")
     if card.sanity.limits:
         out.append("<p class='note'>fitted irreducible loss: " + "; ".join(
-            e(f"{g}: {_num(card.sanity.limits.get(g))}") + (f" [{_interval(card.limit_intervals[g])}]"
+            e(f"{g}: {number_text(card.sanity.limits.get(g))}") + (f" [{interval_text(card.limit_intervals[g])}]"
                                                             if g in card.limit_intervals else "")
             for g in groups) + "</p>")
     if card.optimal is not None:
@@ -54,7 +54,7 @@ def card_html(card: LawCard, max_groups: int = MAX_GROUPS) -> str:
         for g in groups:
             iv = opt.intervals.get(g, {})
             out.append(f"<tr><td class='l'>{e(str(g))}</td>" + "".join(
-                f"<td>{_num(getattr(opt, k).get(g))}" + (f" [{_interval(iv[k])}]" if k in iv else "") + "</td>"
+                f"<td>{number_text(getattr(opt, k).get(g))}" + (f" [{interval_text(iv[k])}]" if k in iv else "") + "</td>"
                 for k in ("a", "b", "tokens_per_parameter")) + "</tr>")
         out.append("</table>")
     return "".join(out)

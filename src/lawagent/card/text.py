@@ -18,14 +18,14 @@ def card_text(card: LawCard, max_groups: int = MAX_GROUPS) -> str:
     if card.raw_formula != card.formula:
         lines.append(f"  (as found: {card.raw_formula})")
     lines += ["", "LaTeX:", *("  " + ln for ln in card.latex.strip().splitlines()), ""]
-    lines.append(_roles_line(card))
+    lines.append(roles_text(card))
     groups = list(next(iter(card.parameters)).values) if card.parameters else []
     shown = groups[:max_groups]
     lines.append(f"\nparameters per {card.group_column or 'group'} (value ± standard error"
                  + (f", bootstrap 5–95% of {card.bootstrap} refits" if card.bootstrap else "")
                  + "; fitted on all training rows)")
     for g in shown:
-        rows = [[p.name, p.role, _num(p.values.get(g)), _num(p.stderr.get(g)), _interval(p.interval.get(g))]
+        rows = [[p.name, p.role, number_text(p.values.get(g)), number_text(p.stderr.get(g)), interval_text(p.interval.get(g))]
                 for p in card.parameters]
         lines.append(f"{g}:" if len(groups) > 1 else "")
         lines.append(table(["parameter", "role", "value", "std err", "bootstrap 5–95%"], rows))
@@ -36,12 +36,12 @@ def card_text(card: LawCard, max_groups: int = MAX_GROUPS) -> str:
         lines += ["", _optimal_text(card, shown)]
     lines += ["", "Pareto front (complexity vs selection score; * = a finalist, in readable form):"]
     lines.append(table(["complexity", "cv R2", "formula"],
-                       [[r["complexity"], _num(r["cv_r2"]), ("* " if r["finalist"] else "  ") + r["formula"]]
+                       [[r["complexity"], number_text(r["cv_r2"]), ("* " if r["finalist"] else "  ") + r["formula"]]
                         for r in card.pareto], max_width=100))
     return "\n".join(line for line in lines if line is not None).rstrip() + "\n"
 
 
-def _roles_line(card: LawCard) -> str:
+def roles_text(card: LawCard) -> str:
     parts = []
     for p in card.parameters:
         where = f" of {', '.join(p.features)}" if p.features and p.role != "offset" else ""
@@ -70,7 +70,7 @@ def _sanity_text(card: LawCard, groups: list[str]) -> str:
         cells = []
         for g in groups:
             v = card.sanity.limits.get(g, math.nan)
-            cells.append(f"{g}: {_num(v)}" + (f" [{_interval(card.limit_intervals.get(g))}]"
+            cells.append(f"{g}: {number_text(v)}" + (f" [{interval_text(card.limit_intervals.get(g))}]"
                                               if g in card.limit_intervals else ""))
         lines.append("  fitted irreducible loss (limit at infinite scale): " + "; ".join(cells))
     return "\n".join(lines)
@@ -80,16 +80,16 @@ def _scores_text(card: LawCard) -> str:
     sel = card.selection or {}
     lines = ["scores:"]
     if sel:
-        folds = ", ".join(_num(v) for v in sel.get("fold_r2") or [])
-        lines.append(f"  selection score {_num(sel.get('score'))} = mean validation R2 over the folds "
-                     f"{_num(sel.get('cv_r2'))} (folds {folds}) - probe {_num(sel.get('probe'))}")
+        folds = ", ".join(number_text(v) for v in sel.get("fold_r2") or [])
+        lines.append(f"  selection score {number_text(sel.get('score'))} = mean validation R2 over the folds "
+                     f"{number_text(sel.get('cv_r2'))} (folds {folds}) - probe {number_text(sel.get('probe'))}")
         if sel.get("why"):
             lines.append(f"  {sel['why']}")
-    lines.append(f"  validation R2 (fold 1) {_num(card.scores.get('validation R2 (fold 1)'))}; "
-                 f"train R2 {_num(card.scores.get('train R2'))}")
+    lines.append(f"  validation R2 (fold 1) {number_text(card.scores.get('validation R2 (fold 1)'))}; "
+                 f"train R2 {number_text(card.scores.get('train R2'))}")
     test = card.scores.get("test") or {}
     if test:
-        lines.append(f"  held-out test R2 {_num(test.get('r2'))} (stored by the run; the test rows are for reporting "
+        lines.append(f"  held-out test R2 {number_text(test.get('r2'))} (stored by the run; the test rows are for reporting "
                      "only, never for choosing)")
     return "\n".join(lines)
 
@@ -102,14 +102,14 @@ def _optimal_text(card: LawCard, groups: list[str]) -> str:
     rows = []
     for g in groups:
         iv = opt.intervals.get(g, {})
-        rows.append([g, _num(opt.a.get(g)), _interval(iv.get("a")), _num(opt.b.get(g)), _interval(iv.get("b")),
-                     _num(opt.tokens_per_parameter.get(g)), _interval(iv.get("tokens_per_parameter")),
+        rows.append([g, number_text(opt.a.get(g)), interval_text(iv.get("a")), number_text(opt.b.get(g)), interval_text(iv.get("b")),
+                     number_text(opt.tokens_per_parameter.get(g)), interval_text(iv.get("tokens_per_parameter")),
                      opt.notes.get(g, "")])
     lines.append(table(["group", "a (N*∝C^a)", "5–95%", "b (D*∝C^b)", "5–95%", "tokens/param", "5–95%", "note"], rows))
     return "\n".join(lines)
 
 
-def _num(v: Any) -> str:
+def number_text(v: Any) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, (int, float)):
@@ -117,5 +117,5 @@ def _num(v: Any) -> str:
     return str(v)
 
 
-def _interval(iv) -> str:
-    return "" if not iv else f"{_num(iv[0])} .. {_num(iv[1])}"
+def interval_text(iv) -> str:
+    return "" if not iv else f"{number_text(iv[0])} .. {number_text(iv[1])}"
