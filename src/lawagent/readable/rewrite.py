@@ -141,10 +141,10 @@ def _fold_node(node: sympy.Expr, rw: Rewrite, counts, new) -> sympy.Expr:
         return node  # a sign or an inverse on the parameter: the conventional form, nothing to fold
     if form == "inv":
         value, shown = 1 / value, 1 / anchor
-    elif value.could_extract_minus_sign():
-        value, shown = -value, -anchor
     else:
         shown = anchor
+    if value.could_extract_minus_sign():  # a positive parameter with the sign outside: -x/s, not x/s with s < 0
+        value, shown = -value, -shown
     new[anchor] = value
     for p in rw.parameters(node.func(*group)):
         counts[p] = 0

@@ -5,7 +5,7 @@ A parameter's *role* is read off where it stands in the expression tree:
 - ``offset``: a term of its own at the top (the irreducible ``E`` of a loss);
 - ``coefficient``: a factor of a term that holds features (``A`` in ``A*N^-alpha``);
 - ``exponent``: inside the exponent of a power (``alpha``);
-- ``rate``: inside ``exp(...)`` beside a feature (``k`` in ``exp(-k*x)``);
+- ``rate``: inside ``exp(...)`` beside a feature (``k`` in ``exp(-k*x)``; ``s`` in ``exp(-x/s)`` is a scale);
 - ``scale``: a shift or a divisor of a feature (``N0`` in ``(N + N0)`` or ``(N/N0)``);
 - ``other``: anything else.
 
@@ -136,9 +136,10 @@ def _role(leaf: sympy.Symbol, path: list[tuple[sympy.Basic, int]], feats: set[st
     for node, i in path:
         if isinstance(node, sympy.Pow) and i == 1:
             return Use("exponent", _feature_names(node.base, feats))
-    for node, _ in path:
+    for k, (node, _) in enumerate(path):
         if isinstance(node, sympy.exp) and _has(node.args[0], feats):
-            return Use("rate", _feature_names(node.args[0], feats))
+            divides = any(isinstance(a, sympy.Pow) and a.exp == -1 for a, _ in path[k + 1:])
+            return Use("scale" if divides else "rate", _feature_names(node.args[0], feats))
     # climb through what only decorates the parameter: signs, inverses, parameter-only groups
     inverted = False
     k = len(path) - 1
