@@ -358,19 +358,20 @@ def write_progress_files(run_dir: RunDir, pop: Population, state: LoopState, pro
 
 # -- final phase ------------------------------------------------------------------
 
-def final_candidates(pop: Population, top_k: int, task: Task | None = None) -> list[CandidateRecord]:
+def final_candidates(pop: Population, top_k: int, failures: dict[int, int] | None = None) -> list[CandidateRecord]:
     """The finalists of ``pop``, the chosen law first (:func:`lawagent.selection.rank.final_candidates`);
-    with ``task``, the sanity checks of the parsimony band break ties (training rows only)."""
-    ranked = pop.best(len(pop))
-    failures = _sanity_failures(rank.near_best(ranked)[:MAX_SANITY], task) if task is not None and ranked else None
-    return rank.final_candidates(ranked, pop.pareto(), top_k, failures=failures)
+    ``failures`` (:func:`sanity_failures`) lets sanity break ties in the parsimony band."""
+    return rank.final_candidates(pop.best(len(pop)), pop.pareto(), top_k, failures=failures)
 
 
 MAX_SANITY = 30  # candidates of the parsimony band checked for sanity, best first
 
 
-def _sanity_failures(band: Sequence[CandidateRecord], task: Task) -> dict[int, int]:
-    """id -> sanity checks failed with the search's fitted values, on the training rows."""
+def sanity_failures(pop: Population, task: Task) -> dict[int, int]:
+    """id -> sanity checks failed, for the laws of the parsimony band (best first, at most
+    :data:`MAX_SANITY`), with the search's fitted values, on the training rows."""
+    ranked = pop.best(len(pop))
+    band = rank.near_best(ranked)[:MAX_SANITY] if ranked else []
     train = task.train()
     loss = target_is_loss(task)
     out = {}
@@ -399,7 +400,8 @@ def finalize(
     ``task.test()`` is called; each law keeps the numbers that placed it. A task without
     test rows (``Task.without_test``) gets the same laws, with no test scores.
     """
-    finalists = final_candidates(pop, top_k, task)
+    failures = sanity_failures(pop, task)  # training rows only: the test rows are not read yet
+    finalists = final_candidates(pop, top_k, failures)
     if not finalists:
         errors = [r.error for r in pop.records if r.error]
         common = max(set(errors), key=errors.count) if errors else "no candidates were evaluated"
@@ -411,7 +413,7 @@ def finalize(
     laws: list[LawRecord] = []
     notes: list[str] = []
     top_score = max(r.score for r in finalists) if finalists else 0.0
-    why = {r.id: rank.explain(r, finalists[0], top_score, i) for i, r in enumerate(finalists)}
+    why = {r.id: rank.explain(r, finalists[0], top_score, i, failures) for i, r in enumerate(finalists)}
     loss = target_is_loss(task)
     for r in finalists:
         extra = extras.get(r.id, {})

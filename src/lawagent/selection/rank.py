@@ -126,10 +126,12 @@ class Selection:
     fold_r2: list[float] = field(default_factory=list)  # R² per fold, fold 1 first
     probe: float = 0.0  # share of implausible extrapolations, subtracted from cv_r2
     why: str = ""
+    penalty: int = 0  # readability penalty charged as READABILITY_COST nodes each
+    sanity_failures: int | None = None  # sanity checks failed (laws of the parsimony band only)
 
     def as_dict(self) -> dict[str, Any]:
         return {"score": self.score, "cv_r2": self.cv_r2, "fold_r2": list(self.fold_r2), "probe": self.probe,
-                "why": self.why}
+                "why": self.why, "penalty": self.penalty, "sanity_failures": self.sanity_failures}
 
 
 def explain(record: Any, best: Ranked, top_score: float, rank: int,
@@ -148,4 +150,5 @@ def explain(record: Any, best: Ranked, top_score: float, rank: int,
                    f"{parsimony_limit(top_score):.4f})")
     else:
         why = f"finalist {rank + 1}: by selection score"
-    return Selection(record.score, record.cv_r2, [record.val_r2, *record.fold_r2], record.probe_violation, why)
+    return Selection(record.score, record.cv_r2, [record.val_r2, *record.fold_r2], record.probe_violation, why,
+                     int(getattr(record, "penalty", 0) or 0), failures.get(record.id))
