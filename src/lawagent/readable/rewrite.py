@@ -80,12 +80,12 @@ class Rewrite:
 
 def simplify(rw: Rewrite, positive: set[str]) -> Rewrite:
     """Exact identities, applied where the features involved are positive: log(x^a) = a*log(x),
-    (a*b)^c = a^c*b^c; floats that are small-denominator rationals become exact."""
+    (x^a)^b = x^(a*b), (1/x)^a = x^-a; floats that are small-denominator rationals become exact."""
     exprs = []
     for e in rw.exprs:
         e = exact_numbers(e)
         if {s.name for s in e.free_symbols if s.name in rw.features} <= positive:
-            e = sympy.expand_log(e, force=True)
+            e = sympy.powdenest(sympy.expand_log(e, force=True), force=True)
         exprs.append(e)
     return rw.with_exprs(tuple(exprs))
 
