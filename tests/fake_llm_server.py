@@ -4,7 +4,9 @@ A real HTTP server (stdlib ``http.server`` in a thread, ephemeral port) serving
 ``POST /v1/chat/completions`` and ``GET /v1/models``. Each test scripts what
 it answers: a list of :class:`Step` consumed one per request, then ``default``
 (a Step, or a function of the request body returning one). Every request is
-recorded (body and headers) so tests can assert what was sent.
+recorded (body and headers) so tests can assert what was sent. Faults a real
+network has are scriptable too: delays, error statuses, malformed bodies
+(``raw``) and a response that trickles in one byte at a time (``trickle``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class Step:
     delay: float = 0.0  # seconds before answering (to exceed client timeouts)
     headers: dict[str, str] = field(default_factory=dict)
     finish_reason: str = "stop"
+    raw: bytes | None = None  # send these bytes as the body instead of a JSON reply (e.g. malformed JSON)
+    trickle: float = 0.0  # seconds between single bytes of the whole response, status line included
 
 
 Behaviour = Union[Step, Callable[[dict], Step]]
@@ -35,6 +39,7 @@ class FakeLLMServer:
         self.default = default or Step("E + A/x^alpha")
         self.requests: list[dict] = []  # {"body": ..., "headers": ...}
         self.lock = threading.Lock()
+        self.stopping = threading.Event()  # set on exit: trickling handlers stop
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,8 +48,25 @@ class FakeLLMServer:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
-            def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
+            def _trickle(self, status: int, data: bytes, seconds_per_byte: float) -> None:
+                """A server that answers, but one byte at a time: no single read ever waits long."""
+                head = (f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(data)}\r\n\r\n").encode()
+                try:
+                    for i in range(len(head) + len(data)):
+                        if server.stopping.wait(seconds_per_byte):
+                            return
+                        self.wfile.write((head + data)[i:i + 1])
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _send(self, status: int, payload: dict | bytes, headers: dict[str, str] | None = None,
+                      trickle: float = 0.0) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                if trickle:
+                    self._trickle(status, data, trickle)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -74,6 +96,9 @@ class FakeLLMServer:
                 step = behaviour(body) if callable(behaviour) else behaviour
                 if step.delay:
                     time.sleep(step.delay)
+                if step.raw is not None:
+                    self._send(step.status, step.raw, step.headers, step.trickle)
+                    return
                 if step.status != 200:
                     self._send(step.status, {"error": {"message": f"scripted error {step.status}", "type": "server_error",
                                                        "code": step.status}}, step.headers)
@@ -87,7 +112,7 @@ class FakeLLMServer:
                                  "finish_reason": step.finish_reason}],
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                               "total_tokens": prompt_tokens + completion_tokens},
-                }, step.headers)
+                }, step.headers, step.trickle)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -107,5 +132,6 @@ class FakeLLMServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()

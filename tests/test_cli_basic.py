@@ -230,3 +230,28 @@ def test_bench_fit_pins_threads_when_not_set() -> None:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert set(data["threads"].values()) == {"1"} and len(data["timings"]) == 1
+
+
+def test_a_formula_starting_with_minus_gets_a_hint_to_use_double_dash(capsys) -> None:
+    """argparse took "-A*x+E" for an option and said only 'unrecognized arguments'."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", FAST_TASK, "-A*num_params+E"])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "lawagent evaluate TASK -- '-A*num_params+E'" in last
+    with pytest.raises(SystemExit):
+        main(["discover", "--task", FAST_TASK, "--seed-law", "-A*num_params+E"])
+    assert "--seed-law='-A*num_params+E'" in capsys.readouterr().err
+    code, out, err = run(capsys, "evaluate", FAST_TASK, "--", "-A*num_params+E")  # and the hint works
+    assert code == 0 and "E - A*num_params" in out
+
+
+def test_evaluate_warns_when_the_target_is_constant(capsys, tmp_path) -> None:
+    rows = "\n".join(f"{x},1.5,{'test' if x > 8 else 'train'}" for x in range(1, 11))
+    (tmp_path / "data.csv").write_text("x,y,split\n" + rows + "\n", encoding="utf-8")
+    (tmp_path / "task.toml").write_text('name = "flat"\ndata = "data.csv"\nfeatures = ["x"]\ntargets = ["y"]\n'
+                                        'parameter_budget = 3\n[split]\ncolumn = "split"\n', encoding="utf-8")
+    code, out, err = run(capsys, "evaluate", str(tmp_path), "a + b*x")
+    assert code == 0
+    assert "warning (held-out test): the target is constant on the scored rows" in out
+    assert "warning (train (fit)): the target is constant" in out

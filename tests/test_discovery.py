@@ -267,3 +267,48 @@ def test_candidates_are_scored_on_rolling_origin_folds(planted_csv, tmp_path):
     assert all(r["fold_r2"] == [] for r in rows)
     with pytest.raises(LawagentError, match="validation folds must be a whole number"):
         discover_csv(planted_csv, "x", "y", run_id="bad", validation_folds=0, **kw)
+
+
+class FixedList:
+    """Proposes the same formulas whatever the population: the finalists then depend on evaluation only."""
+
+    name = "fixed"
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def propose(self, context):
+        return [Proposal((f,), origin="fixed") for f in self.batches[context.iteration]]
+
+
+GOOD = ["E + A*num_params^a", "E + A*num_params^a + B*log(parallel_size)", "E + A*(num_params*parallel_size^b)^a",
+        "E + A*num_params^a*parallel_size^b", "A*num_params^a", "E + A*log(num_params) + B*log(parallel_size)",
+        "E + A/(num_params*(1 + k*log(parallel_size)))^a", "E + A*num_params^a + B*parallel_size^b",
+        "E + A*num_params^a/(1 + k*parallel_size)", "E + A*log(num_params)", "E + A*(num_params*(1 + k*parallel_size))^a"]
+MORE = ["E + A*num_params^(-a)*parallel_size^(-b)", "E + A*log(num_params*parallel_size)",
+        "E + A*num_params^a + B/parallel_size", "E + A*(num_params + B*parallel_size)^a"]
+BAD = ["E + A*parallel_size", "A*exp(-k*parallel_size)", "E + A*tanh(parallel_size - k)", "A*parallel_size^2 + E",
+       "E + A*(parallel_size - k)^2", "E + A*sqrt(parallel_size)", "E + A*parallel_size^3"]
+
+
+def test_racing_keeps_the_finalists_and_their_numbers(tmp_path):
+    """Racing screens every candidate but the finalists, their scores and fitted values are a full fit's."""
+    from lawagent.selection.dev import dev_task
+    from lawagent.selection.protocol import protocol_for
+
+    base = load_task("parallel_scaling_law")
+    task = dev_task(base, protocol_for(base))  # development: no test row involved
+    batches = [GOOD, MORE, BAD]
+    runs = {}
+    for racing in (False, True):
+        runs[racing] = discover(task, proposer=FixedList(batches), iterations=3, out_dir=tmp_path,
+                                run_id=f"racing-{racing}", racing=racing, **FAST)
+    rows = [json.loads(l) for l in (runs[True].run_dir / "candidates.jsonl").read_text().splitlines()]
+    assert any(r["stage"] == "screen" for r in rows) and any(r["stage"] == "full" for r in rows)
+    off, on = runs[False], runs[True]
+    assert [law.formula for law in on.laws] == [law.formula for law in off.laws]
+    for a, b in zip(on.laws, off.laws):
+        assert a.selection["score"] == pytest.approx(b.selection["score"], rel=1e-6)
+        assert a.selection["fold_r2"] == pytest.approx(b.selection["fold_r2"], rel=1e-6)
+    for g in off.best.params:
+        assert on.best.params[g] == pytest.approx(off.best.params[g], rel=1e-6)

@@ -7,10 +7,12 @@ import math
 
 import numpy as np
 import pytest
+import sympy
 
 from lawagent.errors import FormulaError, LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, evaluate, fit_split, parse_law, reference_law
 from lawagent.fit.fitter import FitOptions
+from lawagent.law.law import Law
 from lawagent.task import list_tasks, load_task
 
 # Held-out R2 floors of the reference laws, measured with FINAL_FIT (seed 0), rounded down.
@@ -118,3 +120,16 @@ def test_predictions_are_finite_on_test_rows(reference_evaluations: dict[str, Ev
     for name, ev in reference_evaluations.items():
         test = load_task(name).test()
         assert np.isfinite(ev.fit.predict(test.X, test.groups)).all(), name
+
+
+def test_evaluate_enforces_the_parameter_budget_on_a_law_object() -> None:
+    """Text was checked against the budget; a Law built in code went through unchecked."""
+    task = load_task("sft_scaling_law")  # budget 4
+    law = Law.parse("a + b*sft_data_size^c + d + e", task.features)  # parsed without the task's budget
+    with pytest.raises(FormulaError, match=r"law has 5 parameters \(.*\); the budget of task 'sft_scaling_law' is 4"):
+        evaluate(task, law, FAST)
+    x = sympy.Symbol("sft_data_size")
+    big = Law.from_sympy(sum(sympy.Symbol(f"p{i}") * x**i for i in range(6)), task.features)
+    with pytest.raises(FormulaError, match="6 parameters"):
+        evaluate(task, big, FAST)
+    assert not evaluate(task, Law.parse("a + b*sft_data_size^c + d", task.features), FAST).test.failed

@@ -78,3 +78,88 @@ def test_grammar_compiles_in_llama_cpp():
 
     for n_targets, lines in ((1, 1), (1, 4), (5, 3)):
         assert LlamaGrammar.from_string(law_grammar(FEATURES, n_targets, lines), verbose=False) is not None
+
+
+# -- bounded grammars: the longest answer fits the token budget --------------
+
+def gbnf_max_length(grammar: str) -> float:
+    """The longest sentence a GBNF grammar accepts (inf if unbounded), computed from its text alone."""
+    import math
+    import re
+
+    rules = dict(line.split(" ::= ", 1) for line in grammar.strip().splitlines())
+    memo: dict[str, float] = {}
+
+    def rule(name: str) -> float:
+        if name not in memo:
+            memo[name] = math.inf  # recursion = unbounded
+            memo[name] = alternatives(rules[name])[0]
+        return memo[name]
+
+    def alternatives(text: str, i: int = 0) -> tuple[float, int]:
+        best, i = sequence(text, i)
+        while i < len(text) and text[i] == "|":
+            length, i = sequence(text, i + 1)
+            best = max(best, length)
+        return best, i
+
+    def sequence(text: str, i: int) -> tuple[float, int]:
+        total = 0.0
+        while True:
+            while i < len(text) and text[i] == " ":
+                i += 1
+            if i >= len(text) or text[i] in "|)":
+                return total, i
+            if text[i] == '"':
+                end = i + 1
+                while text[end] != '"':
+                    end += 2 if text[end] == "\\" else 1
+                length, i = float(len(text[i + 1:end].encode().decode("unicode_escape"))), end + 1
+            elif text[i] == "[":
+                length, i = 1.0, text.index("]", i + 1) + 1
+            elif text[i] == "(":
+                length, i = alternatives(text, i + 1)
+                assert text[i] == ")"
+                i += 1
+            else:
+                name = re.match(r"[A-Za-z0-9_-]+", text[i:]).group()
+                length, i = rule(name), i + len(name)
+            if i < len(text) and text[i] in "?*+{":
+                if text[i] == "?":
+                    i += 1
+                elif text[i] in "*+":
+                    length, i = (math.inf if length else 0.0), i + 1
+                else:
+                    counts = re.match(r"\{(\d+)(,(\d*))?\}", text[i:])
+                    high = counts.group(3) if counts.group(2) else counts.group(1)
+                    length = math.inf if high == "" else length * int(high)
+                    i += len(counts.group())
+            total += length
+
+    return rule("root")
+
+
+@pytest.mark.parametrize("features, n_targets, lines", [(("sft_data_size",), 1, 1), (FEATURES, 1, 1), (FEATURES, 1, 3),
+                                                         (("dense_parameter_count", "num_experts"), 1, 1),
+                                                         (tuple(f"proportion_domain_{i}" for i in range(1, 6)), 5, 1)])
+@pytest.mark.parametrize("budget", [64, 96, 128, 320, 2000])
+def test_bounded_grammar_never_admits_an_answer_longer_than_the_budget(features, n_targets, lines, budget):
+    """A token is at least one character: a grammar whose longest sentence fits max_tokens always completes."""
+    from lawagent.llm.grammar import bounded_shape
+
+    assert gbnf_max_length(law_grammar(features, n_targets, lines)) == float("inf")  # the open grammar: unbounded
+    shape = bounded_shape(features, n_targets, lines, budget)
+    longest = gbnf_max_length(law_grammar(features, n_targets, lines, max_chars=budget))
+    assert longest == shape.length  # the shape's own arithmetic agrees with the grammar text
+    assert longest <= budget or not shape.fits
+    if budget >= 128 and n_targets == 1 and lines == 1:
+        assert shape.fits and shape.terms >= 2  # room for 'E + A*x^(-a)' at the local model's default
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
+def test_bounded_grammar_compiles_in_llama_cpp():
+    from llama_cpp import LlamaGrammar
+
+    for n_targets, lines, budget in ((1, 1, 64), (1, 1, 128), (1, 4, 320), (5, 3, 2000)):
+        grammar = law_grammar(FEATURES, n_targets, lines, max_chars=budget)
+        assert LlamaGrammar.from_string(grammar, verbose=False) is not None

@@ -238,3 +238,127 @@ print('ok')
     litellm = import_litellm()
     assert __import__("os").environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     assert litellm.success_callback == [] and litellm.callbacks == [] and not litellm.telemetry
+
+
+# -- faults of a real network (issue 16) --------------------------------------
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_trickling_server_cannot_outlast_the_request_deadline(info, tmp_path, client):
+    """One byte every 0.3 s: no single read waits long, so per-read timeouts never fired and the call hung."""
+    with FakeLLMServer(default=Step(GOOD, trickle=0.3)) as server:
+        p = make(info, server, tmp_path, client, timeout=1.5, retries=0, breaker=5)
+        start = time.monotonic()
+        props = p.propose(context(info))
+        elapsed = time.monotonic() - start
+        p.close()
+    assert props == [] and server.n_requests == 1
+    assert elapsed < 15  # the deadline is 1.5 s; the full trickled reply would take minutes
+    assert "no complete reply within 1.5 s" in p.stats()["last_error"]
+    assert transcript(tmp_path)[0]["error"].startswith("timed out")
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_malformed_json_is_reported_as_such(info, tmp_path, client):
+    with FakeLLMServer(default=Step(raw=b'{"choices": [{"message": ')) as server:
+        p = make(info, server, tmp_path, client, retries=0, breaker=5)
+        assert p.propose(context(info)) == []
+        p.close()
+    error = p.stats()["last_error"]
+    assert error.startswith("malformed JSON from the server") and "HTTP 500" not in error
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_huge_reply_is_capped_before_it_is_stored_and_stored_once(info, tmp_path, client):
+    """A 5 MB reply was written to llm_cache.jsonl and again to llm_transcript.jsonl."""
+    from lawagent.llm.client import MAX_REPLY_CHARS
+
+    huge = GOOD + "\n" + "x" * 5_000_000
+    with FakeLLMServer(default=Step(huge)) as server:
+        p = make(info, server, tmp_path, client, retries=0, breaker=5)
+        props = p.propose(context(info))
+        p.close()
+    stored = sum(f.stat().st_size for f in tmp_path.iterdir())
+    assert stored < 4 * MAX_REPLY_CHARS  # capped (litellm) or refused (openai reads at most 4 MiB)
+    assert not (tmp_path / "llm_cache.jsonl").exists()
+    records = transcript(tmp_path)
+    if client == "litellm":  # litellm reads the whole body: the text is cut, and its laws are still used
+        assert len(props) == 3 and len(records[0]["reply"]) == MAX_REPLY_CHARS
+        assert "cut to 64000" in records[0]["finish_reason"]
+    else:  # the openai path stops reading at 4 MiB: a failed call, said plainly
+        assert props == [] and "larger than 4 MiB" in records[0]["error"]
+
+
+def test_the_run_cache_reads_replies_back_from_the_transcript(info, tmp_path):
+    with FakeLLMServer(default=Step(GOOD)) as server:
+        first = make(info, server, tmp_path, "openai", seed=5)
+        got = [pr.text for pr in first.propose(context(info))]
+        first.close()
+        again = make(info, server, tmp_path, "openai", seed=5)
+        assert [pr.text for pr in again.propose(context(info))] == got
+        again.close()
+    assert server.n_requests == 1 and again.stats()["cached_calls"] == 1
+    lines = transcript(tmp_path)
+    assert lines[0]["reply"] == GOOD and lines[0]["key"] == lines[1]["key"]
+    assert lines[1]["cached"] and lines[1]["reply"] is None  # the text is stored once
+    assert (tmp_path / "llm_transcript.jsonl").read_text().count(json.dumps(GOOD)) == 1
+
+
+def test_a_reply_the_parser_chokes_on_does_not_abort_the_run(info, tmp_path):
+    """pow(1/3, 10^6) parsed, then printing it raised outside the proposer's try: the run ended (rc 2)."""
+    reply = "E + A*pow(1/3, 10^6)*num_params\n" + GOOD
+    with FakeLLMServer(default=Step(reply)) as server:
+        p = make(info, server, tmp_path, "openai")
+        props = p.propose(context(info))
+        p.close()
+    assert len(props) == 3
+    assert any("underflows" in r["error"] for r in transcript(tmp_path)[0]["rejected"])
+
+
+def test_hybrid_says_at_once_when_its_llm_fails(info, tmp_path, capsys):
+    with FakeLLMServer(default=Step(status=500)) as server:
+        h = make(info, server, tmp_path, "openai", name="hybrid", retries=0, breaker=5, llm_weight=0.5)
+        h.propose(context(info, n=4))
+        for _ in range(100):  # the call runs in the background
+            if h.llm.stats()["failed_calls"]:
+                break
+            time.sleep(0.05)
+        h.close()
+    err = capsys.readouterr().err
+    assert "an LLM call to openai/fake failed after 1 attempt(s): HTTP 500" in err
+    assert "the run goes on" in err
+
+
+def test_close_cancels_a_call_in_flight(info, tmp_path):
+    with FakeLLMServer(default=Step(GOOD, trickle=1.0)) as server:
+        h = make(info, server, tmp_path, "openai", name="hybrid", timeout=300, retries=0)
+        h.propose(context(info, n=4))  # starts a call that would take minutes
+        while server.n_requests == 0:
+            time.sleep(0.02)
+        start = time.monotonic()
+        h.close()
+        closing = time.monotonic() - start
+        workers = [t for t in h.llm.executor.threads if t.is_alive()]
+    assert closing < 10 and workers == []
+
+
+HYBRID_RUN = """
+import sys
+from lawagent.discovery import discover
+discover("parallel_scaling_law", proposer="hybrid", time_limit=8, out_dir=sys.argv[2], run_id="r", progress=False,
+         proposer_options=dict(model="openai/fake", api_base=sys.argv[1], client="openai"))
+print("discover returned", flush=True)
+"""
+
+
+def test_hybrid_run_exits_while_a_request_is_still_trickling(tmp_path):
+    """The executor's non-daemon workers were joined at exit: a finished run never exited."""
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    with FakeLLMServer(default=Step(GOOD, trickle=1.0)) as server:
+        try:
+            done = subprocess.run([sys.executable, "-c", HYBRID_RUN, server.api_base, str(tmp_path)], env=env,
+                                  capture_output=True, text=True, timeout=150)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the hybrid run did not exit")
+        assert server.n_requests >= 1  # a request was in flight (the reply takes minutes to trickle in)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "discover returned" in done.stdout and (tmp_path / "r" / "final.json").exists()

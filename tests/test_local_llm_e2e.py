@@ -67,3 +67,23 @@ def test_hybrid_with_smollm2(server, tmp_path):
     origins = {c["origin"].split(":")[0] for c in cands}
     assert "symbolic" in origins or any(o != "llm" for o in origins)
     assert result.best is not None and result.best.test_r2 > 0.5  # the symbolic share keeps the run useful
+
+
+@needs_model
+def test_bounded_grammar_answers_always_complete(server):
+    """With the grammar bounded to max_tokens characters, a tiny token budget still ends in a whole law
+    (with the open grammar SmolLM2 was cut off at 32-64 tokens mid-formula)."""
+    from lawagent.llm.answers import extract
+    from lawagent.llm.client import Endpoint, OpenAIClient
+    from lawagent.llm.grammar import law_grammar
+    from lawagent.llm.local_server import MODEL_STRING
+
+    features = ["num_params", "parallel_size"]
+    client = OpenAIClient(Endpoint(MODEL_STRING, server.api_base))
+    messages = [{"role": "system", "content": "Write a scaling law as one formula."},
+                {"role": "user", "content": "Features: num_params, parallel_size. Target: loss decreases with both. Write 1 law."}]
+    for budget, seed in ((32, 0), (48, 1), (64, 2)):
+        reply = client.complete(messages, max_tokens=budget, temperature=0.8, stop=["\n"], seed=seed,
+                                grammar=law_grammar(features, 1, 1, max_chars=budget), timeout=120)
+        assert reply.finish_reason == "stop" and reply.completion_tokens < budget, reply
+        assert [c.ok for c in extract(reply.text, features, ["loss"], 4)] == [True], reply.text

@@ -330,3 +330,96 @@ def test_huge_folded_integer_is_rejected() -> None:
     # large but float-sized products still work
     ev = evaluate(task, "a*sft_data_size^b*999999999999999*999999999999999 + c", FAST)
     assert not ev.test.failed
+
+
+# -- numbers are bounded before they are computed (issue 16) ----------------
+
+_PARSE_ONE = """
+import sys
+from lawagent.errors import FormulaError
+from lawagent.law.law import Law
+print("ready", flush=True)
+text = sys.stdin.readline().rstrip("\\n")
+try:
+    law = Law.parse(text, ("x",))
+    print("parsed", law.text()[:80], flush=True)
+except FormulaError as err:
+    print("error", err, flush=True)
+"""
+
+SLOW_BEFORE = [
+    "pow(10, 10^7)*x",  # pow() skipped the size guard of '^' and built a 10-million-digit integer
+    "pow(10, 10^6)*x",
+    "(3*x)^(10^15)",  # sympy distributes the exponent: 3**(10**15), exactly
+    "exp(999999999999999*log(3))*x",  # exp(c*log(b)) is rewritten as b**c
+    "sigmoid(999999999999999*log(3*x))",
+    "((((1/999999)^16)^16)^16)^16*x",
+]
+
+
+@pytest.mark.parametrize("text", SLOW_BEFORE)
+def test_huge_powers_are_refused_within_two_seconds(text: str) -> None:
+    """Measured from a child process (imports done first), so a hang fails the test instead of freezing it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, "-c", _PARSE_ONE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.stdin.write(text + "\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=2)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"parsing {text!r} took more than 2 s")
+    assert proc.returncode == 0, err
+    assert out.startswith("error ") and ("out of range" in out or "underflows" in out or "cannot be computed" in out), out
+
+
+@pytest.mark.parametrize("text", ["pow(1/3, 10^6)*x", "pow(1/3, 10000)*x", "x/999999^16/999999^16/999999^16/999999^16",
+                                  "(x/999999)^16*(x/999999)^16*(x/999999)^16", "x*(1/7)^16*(1/9)^16*(1/11)^16*(1/13)^16"])
+def test_text_form_of_a_parsed_law_never_raises(text: str) -> None:
+    """pow(1/3, 10^6) parsed, and then its text form raised on Python's int-to-string digit limit."""
+    try:
+        law = Law.parse(text, X)
+    except FormulaError as err:
+        assert "\n" not in str(err)
+        return
+    again = Law.parse(law.text(), X)  # prints, and reads back
+    assert again.text() == law.text()
+    for number in law.expressions[0].atoms(sympy.Rational):
+        assert abs(number.p) <= 2**53 and number.q <= 2**53
+
+
+def test_text_form_of_a_huge_exact_number_from_sympy_prints_as_a_float() -> None:
+    x = sympy.Symbol("x")
+    law = Law.from_sympy(sympy.Rational(1, 3**100_000) * x + sympy.Integer(7) ** 30_000, X)
+    text = law.text()
+    assert "e+47712" in text and "e+25352" in text  # x/1.33e+47712 + 8.73e+25352
+
+
+def test_exact_numbers_stay_exact_while_small() -> None:
+    assert Law.parse("x/3 + 2^10*x^2", X).text() == Law.parse("1024*x^2 + x/3", X).text()
+    assert Law.parse("(8*x)^(1/3)", X).expressions[0] == 2 * sympy.Symbol("x") ** sympy.Rational(1, 3)
+    coeff = Law.parse("x/999999^16", X).expressions[0].as_coeff_Mul()[0]
+    assert isinstance(coeff, sympy.Float) and float(coeff) == pytest.approx(999999.0**-16)
+
+
+@pytest.mark.parametrize("text, char, pos", [("\uff13*x", "\uff13", 0), ("x^\u0967", "\u0967", 2), ("x*1\u0662", "\u0662", 3)])
+def test_non_ascii_digits_are_refused_with_their_position(text: str, char: str, pos: int) -> None:
+    """'３' and '१' were read as 3 and 1."""
+    with pytest.raises(FormulaError, match=f"non-ASCII digit '{char}' at position {pos}"):
+        Law.parse(text, X)
+
+
+@pytest.mark.parametrize("text", ["max(a, b, sft_data_size)", "min(a, b*sft_data_size, c, sft_data_size^2)"])
+def test_min_and_max_of_several_arguments_evaluate(text: str) -> None:
+    """The derivative of max(a, b, x) printed as logical_and.reduce over arrays of different shapes."""
+    task = load_task("sft_scaling_law")
+    ev = evaluate(task, text, FAST)
+    assert not ev.test.failed, ev.test.message
+    assert np.isfinite(ev.test.r2)

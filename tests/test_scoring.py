@@ -117,3 +117,14 @@ def test_as_dict_is_json_ready() -> None:
     s = score(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 2.0]), np.array(["g"] * 3, dtype=object))
     data = json.loads(json.dumps(s.as_dict()))
     assert data["r2"] == pytest.approx(s.r2) and data["per_group"]["g"]["n_rows"] == 3
+
+
+def test_a_constant_target_comes_with_a_warning() -> None:
+    """R² of a constant target is 1 − MSE (nothing to normalise by): near 1.0 for any close guess, so say so."""
+    s = score(np.full(4, 2.0), np.full(4, 2.001))
+    assert s.r2 > 0.999 and len(s.warnings) == 1
+    assert "the target is constant" in s.warnings[0] and "R2 does not measure" in s.warnings[0]
+    two = score(np.column_stack([np.full(4, 2.0), [1.0, 2.0, 3.0, 4.0]]), np.column_stack([np.full(4, 2.0), [1.0, 2.0, 3.0, 4.5]]))
+    assert two.warnings == (two.warnings[0],) and two.warnings[0].startswith("target 1 is constant")
+    assert score(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 2.0])).warnings == ()
+    assert score(np.full(4, 2.0), np.full(4, 2.5)).as_dict()["warnings"] == list(s.warnings)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lawagent.bench.sldbench_program import score_program
+from lawagent.bench.sldbench_program import isolation_summary, score_program
 from lawagent.cli import main
 from lawagent.scoring import score
 from lawagent.task import load_task
@@ -23,8 +26,9 @@ def parallel():
 
 
 def test_naive_power_law_program_scores_like_sldbench(parallel):
-    result = score_program(parallel, DATA / "sldbench_naive_power_law.py")
+    result = score_program(parallel, DATA / "sldbench_naive_power_law.py", allow_over_budget=True)  # 5 params, budget 4
     assert not result.failed, result.test.message
+    assert result.n_parameters == 5 and result.over_budget_allowed
     assert result.test.r2 > 0.99  # c1*N^e1 + c2*P^e2 + b extrapolates this task well
     assert set(result.params) == {"stack", "pile"}
     # the same protocol done here, in-process: fit per group on train rows, predict test rows, pool, score
@@ -63,10 +67,15 @@ def test_bad_predictions_and_memory_are_failures(parallel, name, words):
     assert words in result.test.message
 
 
-def test_program_never_receives_test_targets(parallel):
+def test_program_finds_nothing_but_its_arguments(parallel):
+    """It ran in an empty folder; the inputs file (train rows, test features) next to it is out of reach."""
     result = score_program(parallel, DATA / "sldbench_spy.py", timeout=30)
-    given = result.test.message.split("arrays given: ")[1].split()
-    assert given == sorted(f"{kind}_{i}" for i in range(2) for kind in ("train_X", "train_y", "test_X"))
+    found = result.test.message.split("files found: ")[1].split(" |")[0]
+    assert not found.startswith(("input", "groups", "out")) and "input.npz" not in found.split("../")[0]
+    if result.isolation.get("landlock_abi"):
+        assert "../ unreadable (PermissionError)" in found
+    else:  # then the run must say plainly that files are not isolated
+        assert "NO FILE ISOLATION" in isolation_summary(result.isolation)
 
 
 def test_multi_target_program_is_scored_per_target():
@@ -78,9 +87,11 @@ def test_multi_target_program_is_scored_per_target():
 
 
 def test_cli_scores_a_program_and_says_it_executes_it(capsys):
-    assert main(["evaluate", "parallel_scaling_law", "--sldbench-program", str(DATA / "sldbench_naive_power_law.py")]) == 0
+    assert main(["evaluate", "parallel_scaling_law", "--sldbench-program", str(DATA / "sldbench_naive_power_law.py"),
+                 "--allow-over-budget"]) == 0
     out = capsys.readouterr().out
     assert "held-out test" in out and "0.99" in out
+    assert "5 parameters per group (budget 4)  OVER BUDGET" in out and "isolation " in out
     assert main(["evaluate", "parallel_scaling_law", "--sldbench-program", str(DATA / "sldbench_raises.py")]) == 1
     assert "FAILED" in capsys.readouterr().out
     with pytest.raises(SystemExit):
@@ -92,3 +103,84 @@ def test_a_program_path_given_as_formula_is_never_run(capsys):
     # only --sldbench-program runs code; anything else goes through the formula parser
     assert main(["evaluate", "parallel_scaling_law", str(DATA / "sldbench_loops_forever.py")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+# -- hostile programs and the sandbox (issue 16) ------------------------------
+
+def _hostile(tmp_path: Path, name: str, **replace: str) -> Path:
+    text = (DATA / name).read_text()
+    for key, value in replace.items():
+        text = text.replace(key, value)
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_program_cannot_read_the_task_csv(parallel, tmp_path):
+    """It opened tasks/parallel_scaling_law/data.csv and scored R2 = 1.0 from the held-out targets."""
+    csv = str(Path(parallel.path) / "data.csv")
+    result = score_program(parallel, _hostile(tmp_path, "sldbench_reads_task_csv.py", __TASK_CSV__=csv), timeout=60)
+    if result.isolation.get("landlock_abi"):
+        assert result.failed and "PermissionError" in result.test.message and result.stage.startswith("fit_scaling_law")
+    else:  # no Landlock on this kernel: the cheat works, and the output must say the isolation is missing
+        assert "NO FILE ISOLATION" in isolation_summary(result.isolation)
+
+
+def test_without_landlock_the_output_says_so_plainly():
+    summary = isolation_summary({"landlock_abi": 0, "landlock_error": "the kernel refuses Landlock: Function not "
+                                 "implemented (errno 38)", "subreaper": True, "pid_namespace": False})
+    assert summary.startswith("NO FILE ISOLATION (Landlock unavailable: the kernel refuses Landlock")
+    assert "can read any file your account can, including the task's held-out rows" in summary
+    assert "child subreaper" in summary
+
+
+def _alive_with(marker: str) -> list[int]:
+    out = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmdline and state != "Z":
+            out.append(int(pid))
+    return out
+
+
+def test_a_setsid_child_dies_with_the_program(parallel, tmp_path):
+    """A child in its own session survived the process-group kill at the timeout."""
+    marker = f"lawagent-test-orphan-{uuid.uuid4().hex}"
+    result = score_program(parallel, _hostile(tmp_path, "sldbench_setsid_child.py", __MARKER__=marker), timeout=3)
+    assert result.stage == "timeout" and "started a child in its own session" in result.stderr_tail
+    time.sleep(0.2)
+    assert _alive_with(marker) == []
+
+
+def test_the_environment_reaches_the_program_scrubbed(parallel, monkeypatch):
+    """The full environment (API keys included) was passed to the program."""
+    canary = f"canary-{uuid.uuid4().hex}"
+    monkeypatch.setenv("LAWAGENT_TEST_CANARY", canary)
+    monkeypatch.setenv("OPENAI_API_KEY", f"sk-{canary}")
+    result = score_program(parallel, DATA / "sldbench_env_canary.py", timeout=60)
+    seen = result.test.message
+    assert "environment seen: " in seen and canary not in seen and canary not in json.dumps(result.as_dict())
+    assert "OPENAI_API_KEY" not in seen and "HOME=" in seen  # HOME is the scratch folder, not yours
+    if result.isolation.get("landlock_abi"):
+        assert "listing /proc: PermissionError" in seen
+
+
+def test_over_budget_program_fails_unless_allowed(parallel, capsys):
+    result = score_program(parallel, DATA / "sldbench_naive_power_law.py")
+    assert result.failed and result.stage == "budget" and result.n_parameters == 5
+    assert "fits 5 parameters per group; the budget of task 'parallel_scaling_law' is 4" in result.test.message
+    assert main(["evaluate", "parallel_scaling_law", "--sldbench-program", str(DATA / "sldbench_naive_power_law.py")]) == 1
+    assert "FAILED: the program fits 5 parameters" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag, value", [("--timeout", "inf"), ("--timeout", "nan"), ("--timeout", "0"),
+                                         ("--timeout", "-5"), ("--memory", "0"), ("--memory", "-1")])
+def test_timeout_and_memory_must_be_finite_and_positive(capsys, flag, value):
+    """--timeout inf gave a traceback; --memory 0 or -1 silently removed the memory limit."""
+    code = main(["evaluate", "parallel_scaling_law", "--sldbench-program", str(DATA / "sldbench_nan.py"), flag, value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("lawagent evaluate: error:") and flag in err[0]

@@ -57,6 +57,13 @@ def parse_law(
     return Law.parse(text, task.features, targets=task.targets, budget=task.parameter_budget, bounds=bounds, initial=initial)
 
 
+def check_budget(task: Task, law: Law) -> None:
+    """A Law built in code gets the task's parameter budget, as text does in :func:`parse_law`."""
+    if law.n_parameters > task.parameter_budget:
+        raise FormulaError(f"law has {law.n_parameters} parameters ({', '.join(law.parameters)}); "
+                           f"the budget of task {task.name!r} is {task.parameter_budget}")
+
+
 def reference_law(task: Task) -> Law:
     if task.reference is None:
         raise LawagentError(f"task {task.name!r} has no reference law")
@@ -84,6 +91,8 @@ def evaluate(task: Task, law: Law | str, options: FitOptions | None = None) -> E
     start = time.perf_counter()
     if not isinstance(law, Law):
         law = parse_law(task, law)
+    else:
+        check_budget(task, law)
     train = task.train()
     result = fit_split(law, train, options or FINAL_FIT)
     test_scores = score_split(result, task.test())

@@ -4,6 +4,9 @@ Predictions of every group's held-out rows are pooled. Per target,
 NMSE = MSE / Var(pooled true values) and NMAE = MAE / mean |y − mean(y)|;
 both are averaged over targets and R² = 1 − NMSE. Any NaN or infinite
 prediction fails the whole task: R² = −1 (SLDBench's failure value).
+A target that is constant on the scored rows has no variance to normalise by:
+its NMSE is then the raw MSE, and :attr:`Scores.warnings` says so (callers
+show it beside the score; scoring itself prints nothing).
 The normaliser uses the held-out rows only, as SLDBench's task statement
 defines it (one older version of its evaluator pooled train rows into it).
 
@@ -22,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 FAILURE_R2 = -1.0
+VARIANCE_FLOOR = 1e-12  # below this a target counts as constant: no normalisation
 
 
 @dataclass(frozen=True)
@@ -35,12 +39,14 @@ class Scores:
     per_target_r2: tuple[float, ...] = ()
     per_group: dict[str, dict[str, float]] = field(default_factory=dict)
     group_r2: float = math.nan  # mean within-group R² (groups with >= 2 rows and spread); NaN if none
+    warnings: tuple[str, ...] = ()  # why the numbers may mislead (a constant target), for the caller to show
 
     def as_dict(self) -> dict:
         return {
             "r2": self.r2, "nmse": self.nmse, "nmae": self.nmae, "n_rows": self.n_rows,
             "failed": self.failed, "message": self.message, "group_r2": self.group_r2,
             "per_target_r2": list(self.per_target_r2), "per_group": self.per_group,
+            "warnings": list(self.warnings),
         }
 
 
@@ -82,8 +88,8 @@ def _score(y_true: np.ndarray, y_pred: np.ndarray, groups, n: int) -> Scores:
     mad = np.abs(y_true - y_true.mean(axis=0)).mean(axis=0)
     mse = (err**2).mean(axis=0)
     mae = np.abs(err).mean(axis=0)
-    nmse_t = np.divide(mse, var, out=mse.copy(), where=var > 1e-12)
-    nmae_t = np.divide(mae, mad, out=mae.copy(), where=mad > 1e-12)
+    nmse_t = np.divide(mse, var, out=mse.copy(), where=var > VARIANCE_FLOOR)
+    nmae_t = np.divide(mae, mad, out=mae.copy(), where=mad > VARIANCE_FLOOR)
     nmse = float(nmse_t.mean())
     per_group: dict[str, dict[str, float]] = {}
     within: list[float] = []
@@ -102,5 +108,12 @@ def _score(y_true: np.ndarray, y_pred: np.ndarray, groups, n: int) -> Scores:
                 entry["r2"] = float(1.0 - ((err[rows] ** 2).mean(axis=0) / g_var).mean())
                 within.append(entry["r2"])
             per_group[str(name)] = entry
+    warnings = tuple(_constant_target_warning(t, y_true.shape[1], float(var[t])) for t in np.flatnonzero(var <= VARIANCE_FLOOR))
     return Scores(1.0 - nmse, nmse, float(nmae_t.mean()), n, False, "", tuple(float(1 - v) for v in nmse_t), per_group,
-                  float(np.mean(within)) if within else math.nan)
+                  float(np.mean(within)) if within else math.nan, warnings)
+
+
+def _constant_target_warning(t: int, n_targets: int, variance: float) -> str:
+    which = "the target" if n_targets == 1 else f"target {t + 1}"
+    return (f"{which} is constant on the scored rows (variance {variance:.3g}): "
+            "NMSE is the raw MSE there, so R2 does not measure fit quality")

@@ -285,7 +285,7 @@ def recompute_test_r2(cell: dict[str, Any], dev: bool = False) -> float | None:
 
     final = json.loads((Path(cell["dir"]) / FINAL).read_text(encoding="utf-8"))
     best = final.get("best")
-    if not isinstance(best, dict):
+    if not isinstance(best, dict):  # a peer's cell keeps expressions, not a law: nothing to re-predict
         return None
     record = LawRecord.from_dict(best)
     test = bench_task(cell["task"], dev).test()
@@ -384,6 +384,8 @@ BLOCKS_DISCLOSURE = (
 def _budget_text(m: dict[str, Any]) -> str:
     kind = budget_kind(m)
     parts = []
+    if m.get("proposer") == "operon":
+        parts.append(f"{(m.get('proposer_options') or {}).get('evaluations', 200_000)} evaluations per model")
     if m.get("max_candidates") is not None:
         parts.append(f"{m['max_candidates']} candidates")
     if m.get("iterations") is not None:
@@ -398,6 +400,8 @@ def _budget_text(m: dict[str, Any]) -> str:
 def agent_text(m: dict[str, Any]) -> str:
     opts = m.get("proposer_options") or {}
     agent = m.get("proposer", "?") + (f" ({opts['model']})" if opts.get("model") else "")
+    if m.get("proposer") == "operon":
+        agent = "operon (pyoperon 0.6.2 symbolic regression, log10 of positive features, one model per group and target)"
     if opts.get("blocks") == "generic":
         agent += ", generic blocks only"
     return agent
@@ -461,6 +465,11 @@ def to_markdown(lb: Leaderboard) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## The selected seed's law per task", ""]
     for r in lb.rows:
+        if r.selected_seed is None and r.formula_by_seed:  # a peer: no selection score to pick a seed by
+            seed = min(r.formula_by_seed)
+            lines.append(f"- **{r.label or r.task}** (seed {seed}: the peer has no selection score; R² "
+                         f"{_f(r.r2_by_seed.get(seed))}): `{r.formula_by_seed[seed]}`")
+            continue
         lines.append(f"- **{r.label or r.task}** (seed {r.selected_seed}, R² {_f(r.r2_selected)}): `{r.best_formula}`")
     lines += ["", "## Notes", "",
               "- *reference law (ours)*: the task's reference law (`lawagent evaluate TASK --reference`) refit by "

@@ -22,7 +22,9 @@ machine for a seed; a time budget makes it depend on the machine and its load.
 The leaderboard says which a benchmark used.
 
 Parallelism: cells run in separate processes (``jobs``, default one per core),
-each with ``discover(workers=0)`` and one BLAS thread. Why not one cell at a
+each with ``discover(workers=0)`` and one BLAS thread; or, with
+``executor="ray"``, as Ray tasks of one CPU each on a cluster
+(:mod:`lawagent.bench.executors` holds both). Why not one cell at a
 time with discovery's own workers: a cell's budget is then one core for
 ``time`` seconds whatever the machine, so results do not depend on the core
 count, cells share nothing, and no worker pool is started and stopped per cell.
@@ -36,20 +38,20 @@ import os
 import re
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
 from lawagent.atomic import write_text
 from lawagent.errors import LawagentError
+from lawagent.executor import require as require_executor
 from lawagent.jsonio import json_safe
 from lawagent.records import LawRecord
 from lawagent.selection.dev import dev_task
 from lawagent.selection.protocol import protocol_for
 from lawagent.task import Task, load_task
 
+PEER = "operon"  # a cell of the symbolic-regression peer (lawagent.peers.operon), not a discovery run
 BENCH_FILE = "bench.json"
 CELL_FILE = "bench_cell.json"
 FINAL = "final.json"
@@ -72,6 +74,8 @@ class BenchConfig:
     jobs: int = 0  # cells at once; 0 = one per core
     proposer_options: dict[str, Any] = field(default_factory=dict)
     dev: bool = False  # the development split: no test row is read
+    executor: str = "local"  # "local" (processes here) or "ray" (tasks on a Ray cluster); never changes a cell
+    address: str | None = None  # Ray: None starts an instance here, "auto" or host:port joins a cluster
     id: str = ""
     out: str = "results"
 
@@ -89,6 +93,8 @@ def default_id(config: BenchConfig) -> str:
         parts.append(re.sub(r"[^A-Za-z0-9._-]+", "_", str(model))[-40:])
     if config.proposer_options.get("blocks") == "generic":
         parts.append("generic")
+    if config.proposer_options.get("evaluations") is not None:
+        parts.append(f"{config.proposer_options['evaluations']}ev")
     if config.time_per_cell is not None:
         parts.append(f"{config.time_per_cell:g}s")
     if config.iterations is not None:
@@ -99,10 +105,12 @@ def default_id(config: BenchConfig) -> str:
 
 
 def budget_kind(config: dict[str, Any]) -> str:
-    """'candidates' (the same on any machine for a seed), 'iterations' (likewise) or 'time' (machine-dependent)."""
-    if config.get("time_per_cell") is None:
-        return "candidates" if config.get("max_candidates") is not None else "iterations"
-    return "time"
+    """'candidates', 'iterations' or 'evaluations' (the same on any machine for a seed), or 'time' (machine-dependent)."""
+    if config.get("time_per_cell") is not None:
+        return "time"
+    if config.get("proposer") == PEER:
+        return "evaluations"
+    return "candidates" if config.get("max_candidates") is not None else "iterations"
 
 
 def bench_task(name: str, dev: bool) -> Task:
@@ -137,21 +145,26 @@ def cell_dir(bench_dir: Path, task: str, seed: int) -> Path:
 
 def run_bench(config: BenchConfig, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run (or resume) every missing cell, then write the leaderboard. Returns a summary dict."""
+    from lawagent.bench.executors import cell_executor
     from lawagent.bench.leaderboard import write_leaderboard
 
     log = log or (lambda s: None)
+    require_executor(config.executor, config.address)
     if not config.tasks:
         raise LawagentError("no tasks to benchmark")
     if not config.seeds:
         raise LawagentError("--seeds must be at least 1")
-    if config.time_per_cell is None and config.iterations is None and config.max_candidates is None:
+    if config.time_per_cell is None and config.iterations is None and config.max_candidates is None \
+            and config.proposer != PEER:
         raise LawagentError("give a budget per cell: --max-candidates N (reproducible), --iterations N or --time S")
     if not config.id:
         config.id = default_id(config)
     if not re.fullmatch(r"[A-Za-z0-9._-]+", config.id):
         raise LawagentError(f"--id {config.id!r} may only hold letters, digits, '.', '_' and '-'")
     bench_dir = config.bench_dir
-    _write_manifest(bench_dir, config)
+    _write_manifest(bench_dir, config)  # refuses other options before any cluster is joined
+    executor = cell_executor(config.executor, address=config.address, jobs=config.jobs)
+    _update_manifest(bench_dir, where=executor.where.to_dict())  # where the latest session ran
     todo, done = [], 0
     for task in config.tasks:
         for seed in config.seeds:
@@ -163,10 +176,9 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] | None = None) 
             else:
                 todo.append((task, seed))
     total = done + len(todo)
+    where = executor.where.describe()
     log(f"benchmark {bench_dir}: {total} cells ({len(config.tasks)} tasks x {len(config.seeds)} seeds), "
-        f"{done} already finished, {len(todo)} to run")
-    jobs = config.jobs or (os.cpu_count() or 1)
-    jobs = max(1, min(jobs, len(todo) or 1))
+        f"{done} already finished, {len(todo)} to run on {where}")
     spec = _cell_spec(config)
     failures: list[str] = []
     count = done
@@ -178,8 +190,9 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] | None = None) 
         if summary.get("status") == "done":
             r2 = summary.get("test", {}).get("r2")
             r2s = "-" if r2 is None else f"{r2:.4f}"
+            host = f" on {summary['host']}" if summary.get("host") else ""
             log(f"[{count}/{total}] {name}: test R2 {r2s}, {summary.get('n_evaluated', 0)} candidates, "
-                f"{summary.get('seconds', 0):.0f}s | {summary.get('formula', '')[:70]}")
+                f"{summary.get('seconds', 0):.0f}s{host} | {summary.get('formula', '')[:70]}")
         elif summary.get("status") == "interrupted":
             log(f"[{count}/{total}] {name}: interrupted; rerun the same command to resume it")
         else:
@@ -187,51 +200,12 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] | None = None) 
             log(f"[{count}/{total}] {name}: FAILED: {summary.get('error')}")
 
     started = time.perf_counter()
-    if jobs == 1:
-        for task, seed in todo:
-            summary = run_cell(str(bench_dir), task, seed, spec)
-            report(summary)
-            if summary.get("status") == "interrupted":
-                raise KeyboardInterrupt
-    elif todo:
-        _run_parallel(str(bench_dir), todo, spec, jobs, report)
+    if todo:
+        executor.run(str(bench_dir), todo, spec, report)
     paths = write_leaderboard(bench_dir)
     return {"bench_dir": str(bench_dir), "cells": total, "ran": len(todo), "failures": failures,
-            "seconds": time.perf_counter() - started, "outputs": {k: str(v) for k, v in paths.items()}}
-
-
-def _run_parallel(bench_dir: str, todo: list[tuple[str, int]], spec: dict, jobs: int,
-                  report: Callable[[dict], None]) -> None:
-    # one BLAS thread per cell process (set before the children import numpy)
-    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    os.environ.update({k: "1" for k in saved})
-    try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            pending = {pool.submit(run_cell, bench_dir, task, seed, spec): (task, seed) for task, seed in todo}
-            try:
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        task, seed = pending.pop(fut)
-                        try:
-                            summary = fut.result()
-                            report(summary)
-                            if summary.get("status") == "interrupted":
-                                raise KeyboardInterrupt
-                        except KeyboardInterrupt:
-                            raise
-                        except Exception as err:  # the cell's process died (e.g. killed): resumable later
-                            report({"task": task, "seed": seed, "status": "failed", "error": f"{type(err).__name__}: {err}"})
-            except KeyboardInterrupt:
-                for fut in pending:
-                    fut.cancel()
-                raise
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            "seconds": time.perf_counter() - started, "where": where,
+            "outputs": {k: str(v) for k, v in paths.items()}}
 
 
 def _cell_spec(config: BenchConfig) -> dict[str, Any]:
@@ -245,6 +219,13 @@ def run_cell(bench_dir: str, task_name: str, seed: int, spec: dict[str, Any]) ->
     from lawagent.discovery import discover
 
     d = cell_dir(Path(bench_dir), task_name, seed)
+    if is_finished(d):  # a retried cell whose first attempt got as far as final.json
+        summary = summary_from_final(d, task_name, seed)
+        if summary["status"] == "done":
+            _write_json(d / CELL_FILE, summary)
+        return summary
+    if spec["proposer"] == PEER:
+        return _peer_cell(d, task_name, seed, spec)
     try:
         task = bench_task(task_name, bool(spec.get("dev")))
         resume = d.is_dir() and (d / "config.json").is_file()
@@ -271,6 +252,31 @@ def run_cell(bench_dir: str, task_name: str, seed: int, spec: dict[str, Any]) ->
         summary = {"task": task_name, "seed": seed, "status": "failed", "error": f"{type(err).__name__}: {err}"}
     if summary["status"] == "done":
         _write_json(d / CELL_FILE, summary)
+    return summary
+
+
+def _peer_cell(d: Path, task_name: str, seed: int, spec: dict[str, Any]) -> dict[str, Any]:
+    """A cell of the Operon peer: its models and scores in ``final.json``, a summary like a law's."""
+    from lawagent.peers.operon import DEFAULT_EVALUATIONS, fit_operon, mean_length
+
+    options = spec.get("proposer_options") or {}
+    try:
+        task = bench_task(task_name, bool(spec.get("dev")))
+        result = fit_operon(task, seed=seed, evaluations=int(options.get("evaluations", DEFAULT_EVALUATIONS)),
+                            time_limit=spec["time_limit"])
+    except LawagentError as err:
+        return {"task": task_name, "seed": seed, "status": "failed", "error": str(err)}
+    d.mkdir(parents=True, exist_ok=True)
+    summary = json_safe({
+        "task": task_name, "seed": seed, "status": "done", "peer": "operon",
+        "formula": "; ".join(next(iter(result.models.values()))), "n_parameters": None,
+        "complexity": mean_length(result), "val_r2": None, "selection_score": None, "train_r2": result.train.r2,
+        "test": {k: result.test.as_dict().get(k) for k in ("r2", "group_r2", "nmse", "nmae", "failed", "message")},
+        "n_evaluated": result.evaluations * len(result.lengths), "seconds": result.seconds,
+        "wall_seconds": result.seconds, "run_dir": str(d),
+    })
+    _write_json(d / CELL_FILE, summary)  # first: a cell counts as finished once final.json exists
+    _write_json(d / FINAL, {**result.as_dict(), "peer": "operon", "task": {"name": task.name, "dev": task.dev}})
     return summary
 
 
@@ -337,8 +343,14 @@ def _write_manifest(bench_dir: Path, config: BenchConfig) -> None:
         data = asdict(config) | {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "lawagent_version": __version__,
                                  "python": sys.version.split()[0], "cpu_count": os.cpu_count()}
     data["jobs"], data["workers"] = config.jobs, config.workers
+    data["executor"], data["address"] = config.executor, config.address
     bench_dir.mkdir(parents=True, exist_ok=True)
     _write_json(path, data)
+
+
+def _update_manifest(bench_dir: Path, **values: Any) -> None:
+    path = Path(bench_dir) / BENCH_FILE
+    _write_json(path, json.loads(path.read_text(encoding="utf-8")) | values)
 
 
 def _norm(value: Any) -> Any:

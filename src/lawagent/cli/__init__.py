@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from typing import Sequence
 
@@ -26,8 +27,31 @@ Start with:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus a hint when a formula that starts with '-' was read as an option."""
+
+    argv: list[str] = []  # the command line being parsed (set by main; the CLI parses one at a time)
+
+    def error(self, message: str):  # type: ignore[override]
+        formula = next((a for a in self.argv if _looks_like_formula(a)), None)
+        if formula is not None:
+            option = re.match(r"argument (--[\w-]+): expected one argument", message)
+            if option:
+                fix = f"give it with '=': {option.group(1)}={formula!r}"
+            else:
+                command = self.argv[0] if self.argv and not self.argv[0].startswith("-") else "COMMAND"
+                fix = f"put -- before it: lawagent {command} TASK -- {formula!r}"
+            message += f"; {formula!r} starts with '-', so it was read as an option: {fix}"
+        super().error(message)
+
+
+def _looks_like_formula(arg: str) -> bool:
+    """'-A*x+E' or '-E + A/x' (not '-h', '--seed' or a negative number)."""
+    return arg.startswith("-") and not arg.startswith("--") and len(arg) > 2 and any(c in arg for c in "*/^()+- ")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lawagent", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     from lawagent import __version__
@@ -47,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    _Parser.argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

@@ -23,7 +23,8 @@ leaderboard.png and cells.csv into <out>/bench-<id>/.
 
 Budgets: --max-candidates N makes every cell reproducible (the same seed gives the
 same cell on any machine); --time S depends on the machine and its load. Cells run in
-parallel, one process per core (--jobs), each discovery run on one core (--workers 0).
+parallel, one process per core (--jobs), each discovery run on one core (--workers 0);
+--executor ray runs each cell as a Ray task of one CPU on a cluster (docs/scale.md).
 
 examples:
   lawagent bench --dev --tasks all --seeds 3 --max-candidates 500
@@ -33,6 +34,7 @@ examples:
   lawagent bench --dev --tasks ./tasks-local/my_runs --seeds 3 --max-candidates 300   (your own task folder)
   lawagent bench --proposer llm --model openai/gpt-4o-mini --seeds 5 --time 300
   lawagent bench --proposer hybrid --model openai/local --api-base http://127.0.0.1:8080/v1
+  lawagent bench --dev --tasks all --seeds 5 --max-candidates 500 --executor ray --address auto   (a Ray cluster)
   lawagent bench leaderboard quick              rewrite the leaderboard of results/bench-quick
   lawagent bench compare symbolic-60s quick     two runs side by side (per-task delta)
 """
@@ -48,8 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dev", action="store_true",
                    help="the development split: drop the test rows, score on validation fold 1 (use this to develop)")
-    p.add_argument("--proposer", default="symbolic", choices=["symbolic", "llm", "hybrid"],
-                   help="who writes candidate laws (default symbolic: offline)")
+    p.add_argument("--proposer", default="symbolic", choices=["symbolic", "llm", "hybrid", "operon"],
+                   help="who writes candidate laws (default symbolic: offline); operon = the symbolic-regression "
+                   "engine Operon as a peer (pip install 'lawagent[sr]'), scored the same way")
+    p.add_argument("--sr-evaluations", type=int, metavar="N",
+                   help="operon: expression evaluations per model (one model per group and target; default 200000)")
     p.add_argument("--blocks", choices=["all", "generic"], default=None,
                    help="symbolic proposer's starting blocks: all (default) or generic motifs only")
     p.add_argument("--model", help="LLM model for --proposer llm/hybrid (litellm name, e.g. openai/gpt-4o-mini)")
@@ -72,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="cells run at once (default: one per core)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="discovery worker processes inside each cell (default 0: in-process)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where cells run: local processes (default) or Ray tasks of one CPU each on a cluster "
+                   "(pip install 'lawagent[ray]'); cells are the same either way")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --executor ray: 'auto' joins the running Ray cluster (`ray start --head`), or "
+                   "HOST:PORT; default: start a Ray instance on this machine")
     p.add_argument("--out", default="results", metavar="DIR", help="results folder (default results)")
     p.add_argument("--id", metavar="NAME", help="benchmark name: writes <out>/bench-NAME (default from the options)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -124,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     tasks = task_specs(args.tasks)
     if args.seeds < 1:
         raise LawagentError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.time is None and args.iterations is None and args.max_candidates is None:
+    if args.time is None and args.iterations is None and args.max_candidates is None and args.proposer != "operon":
         args.time = 60.0
     if args.time is not None and not args.time > 0:
         raise LawagentError(f"--time must be positive seconds, got {args.time}")
@@ -135,6 +146,19 @@ def run(args: argparse.Namespace) -> int:
                                  ("max_tokens", args.max_tokens)) if v is not None}
     if options and args.proposer == "symbolic":
         raise LawagentError("--model/--api-base/--llm-config/--local-llm/--max-cost/--max-tokens need --proposer llm or hybrid")
+    if args.sr_evaluations is not None:
+        if args.proposer != "operon":
+            raise LawagentError("--sr-evaluations applies to --proposer operon")
+        if args.sr_evaluations < 1:
+            raise LawagentError(f"--sr-evaluations must be a positive whole number, got {args.sr_evaluations}")
+        options["evaluations"] = args.sr_evaluations
+    if args.proposer == "operon":
+        from lawagent.peers.operon import import_operon
+
+        import_operon()  # a clear error now rather than one per cell
+        if args.iterations is not None or args.max_candidates is not None:
+            raise LawagentError("--proposer operon takes --sr-evaluations (and optionally --time), not "
+                                "--iterations or --max-candidates")
     if args.blocks is not None:
         if args.proposer != "symbolic":
             raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic)")
@@ -144,11 +168,14 @@ def run(args: argparse.Namespace) -> int:
         args.jobs = 1
     config = BenchConfig(proposer=args.proposer, tasks=tasks, seeds=list(range(args.seeds)), time_per_cell=args.time,
                          iterations=args.iterations, max_candidates=args.max_candidates, workers=args.workers,
-                         jobs=args.jobs, proposer_options=options, dev=args.dev, id=args.id or "", out=args.out)
+                         jobs=args.jobs, proposer_options=options, dev=args.dev, executor=args.executor,
+                         address=args.address, id=args.id or "", out=args.out)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     summary = run_bench(config, log=log)
     print(open(summary["outputs"]["md"], encoding="utf-8").read())
     print(f"written: {', '.join(summary['outputs'].values())}", file=sys.stderr)
+    print(f"ran {summary['ran']} of {summary['cells']} cells in {summary['seconds']:.0f}s on {summary['where']}",
+          file=sys.stderr)
     if summary["failures"]:
         print(f"{len(summary['failures'])} cell(s) failed; rerun the same command to retry them:", file=sys.stderr)
         for f in summary["failures"]:

@@ -34,6 +34,7 @@ examples:
   lawagent discover data.csv --features N,D --target loss --holdout "N >= 1e9" --validation "largest 2 by D"
   lawagent discover --task moe_scaling_law --seed-law "A/num_experts^a + B/dense_parameter_count^b + E"
   lawagent discover --resume results/sft_scaling_law-20250101-120000-s0
+  lawagent discover --task moe_scaling_law --executor ray --address auto   (on a Ray cluster)
   lawagent discover --task sft_scaling_law --proposer hybrid --model openai/gpt-4o-mini --max-cost 1
 
 Ctrl-C stops after the current batch and writes everything; --resume continues.
@@ -68,6 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seed", type=int, default=0, help="random seed; same seed, same run (default 0)")
     b.add_argument("--workers", type=int, metavar="N",
                    help="evaluation processes (default: number of CPU cores; 0 = in this process)")
+    b.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where candidates are evaluated: local processes (default) or Ray actors on a cluster "
+                   "(pip install 'lawagent[ray]'); the same seed and --iterations give the same run")
+    b.add_argument("--address", metavar="ADDR",
+                   help="with --executor ray: 'auto' joins the running Ray cluster (`ray start --head`), or "
+                   "HOST:PORT; default: start a Ray instance on this machine")
     b.add_argument("--out", default="results", metavar="DIR", help="where run folders go (default results/)")
     b.add_argument("--run-id", help="run folder name (default TASK-YYYYmmdd-HHMMSS-sSEED)")
     b.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its folder")
@@ -84,6 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rolling-origin folds: fold 1 validates on the largest rows, fold 2 carves the same "
                    "share again from the rest, and so on; candidates are ranked by their mean R2 (default 2; "
                    "1 = a single validation step)")
+    b.add_argument("--no-racing", action="store_true",
+                   help="fully evaluate every candidate (default: a cheap screen first; only candidates that "
+                   "could still reach the top get the full fit on every fold and the probe)")
     b.add_argument("--top-k", type=int, default=5, help="finalists refit on all training rows besides the Pareto front (default 5)")
     b.add_argument("--quiet", action="store_true", help="no progress line")
     b.add_argument("--json", action="store_true", help="print final.json instead of the tables")
@@ -116,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
     opts = _proposer_options(args)
     common = dict(iterations=args.iterations, max_candidates=args.max_candidates, workers=args.workers,
-                  progress=not args.quiet)
+                  progress=not args.quiet, executor=args.executor, address=args.address)
     if args.resume:
         if args.task or args.csv:
             raise LawagentError("--resume takes the run folder only; the task comes from its config.json")
@@ -129,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
                   seed=args.seed, out_dir=args.out, run_id=args.run_id, seed_laws=args.seed_law,
                   validation=args.validation, validation_fraction=args.validation_fraction,
                   validation_folds=args.validation_folds,
-                  top_k=args.top_k,
+                  top_k=args.top_k, racing=not args.no_racing,
                   proposer=args.proposer or "symbolic", proposer_options=opts or None)
         if args.task and args.csv:
             raise LawagentError("give either --task NAME or a CSV file, not both")
@@ -159,7 +169,8 @@ def render(result) -> str:
     best = readable_record(raw)
     shown = {law.formula: readable_record(law).formula for law in result.laws}
     lines = [f"task {result.task_name}: {result.n_evaluated} candidates in {result.seconds:.0f}s"
-             + (f" (stopped: {result.stopped})" if result.stopped else ""), "",
+             + (f" (stopped: {result.stopped})" if result.stopped else "")
+             + (f", evaluated on {result.where}" if result.where else ""), "",
              "equations (Pareto front: complexity vs selection score; val R2 = first validation fold, "
              "cv R2 = mean over the folds, fit R2 = on the fit rows; finalists in readable form)"]
     rows = [[int(r.complexity), r.val_r2, getattr(r, "cv_r2", r.val_r2), r.fit_r2, shown.get(r.formula, r.formula)]
@@ -189,6 +200,7 @@ def render(result) -> str:
                  + (f"   (FAILED: {test.get('message')})" if test.get("failed") else "")
                  + (f"   group R2 {_r2(test.get('group_r2'))}" if test.get("group_r2") is not None else "")
                  + (f"   NMSE/reference {ratio:.4g}" if ratio is not None else ""))
+    lines += [f"warning (held-out test): {w}" for w in test.get("warnings") or []]
     if result.reference is not None:
         lines.append(f"held-out test R2 of the task's reference (human) law, refit the same way: "
                      f"{_r2(result.reference.test_r2)}   [{result.reference.formula}]")

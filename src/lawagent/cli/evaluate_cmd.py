@@ -42,10 +42,16 @@ SLDBench programs (--sldbench-program) -- THIS EXECUTES THE FILE:
   `lawagent tasks TASK` lists them; loss_values is (N,) for one target, (N, T) for several.
   It is fitted per group on the training rows, predicts the held-out rows, and is scored with
   the same metric as formulas. The file is run as Python code in a separate process with a
-  wall-time limit (--timeout), a memory limit (--memory) and without the test targets, but it
-  can still do anything your user account can: only run programs you trust or have read.
-  A program that raises, times out, or returns NaN or wrongly shaped predictions is reported
-  as a failure (R2 = -1, with the reason).
+  wall-time limit (--timeout; the process and every process it started are killed after it),
+  a memory limit (--memory), an environment without your variables (no API keys; HOME is an
+  empty scratch folder), in a fresh temporary folder, and without the test targets. On Linux
+  with Landlock it cannot open any file but Python's and the system's (not the task files, not
+  your home) nor make TCP connections; where Landlock is missing the output says so, and the
+  program can then read anything your account can: only run programs you trust or have read.
+  The vector fit_scaling_law returns is counted against the task's parameter budget (a program
+  over it fails unless --allow-over-budget). A program that raises, times out, or returns NaN
+  or wrongly shaped predictions is reported as a failure (R2 = -1, with the reason).
+  See docs/reliability.md.
 """
 
 
@@ -68,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"wall-time limit for --sldbench-program; the process is killed after it (default {DEFAULT_TIMEOUT:g})")
     p.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, metavar="MiB",
                    help=f"address-space limit for --sldbench-program (default {DEFAULT_MEMORY_MB})")
+    p.add_argument("--allow-over-budget", action="store_true",
+                   help="score an --sldbench-program whose parameter vector is larger than the task's budget "
+                   "(labelled OVER BUDGET in the output)")
     p.add_argument("--bound", action="append", default=[], metavar="NAME=LO:HI",
                    help="box constraint for a parameter, e.g. alpha=0:2 or A=0:inf (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed for the fitter's random starts (default 0)")
@@ -146,7 +155,8 @@ def run_program(task, args: argparse.Namespace) -> int:
 
     if args.bound:
         raise LawagentError("--bound does not apply to --sldbench-program (the program fits its own parameters)")
-    result = score_program(task, args.sldbench_program, timeout=args.timeout, memory_mb=args.memory)
+    result = score_program(task, args.sldbench_program, timeout=args.timeout, memory_mb=args.memory,
+                           allow_over_budget=args.allow_over_budget)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, default=float))
     else:
@@ -155,10 +165,19 @@ def run_program(task, args: argparse.Namespace) -> int:
 
 
 def render_program(result, task) -> str:
+    from lawagent.bench.sldbench_program import isolation_summary
+
     t = result.test
+    count = "unknown" if result.n_parameters is None else str(result.n_parameters)
+    budget = f"{count} parameters per group (budget {result.budget})"
+    if result.over_budget_allowed:
+        budget += "  OVER BUDGET (scored because of --allow-over-budget)"
     lines = [f"task      {task.name}", f"program   {result.program} (SLDBench format, run in a limited subprocess)",
-             f"          features in order: {', '.join(task.features)}", ""]
+             f"          features in order: {', '.join(task.features)}",
+             f"          {budget}" if result.n_parameters is not None or result.stage == "budget" else "",
+             f"isolation {isolation_summary(result.isolation)}", ""]
     lines.append(table(["rows", "n", "R2", "NMSE", "NMAE"], [["held-out test", t.n_rows, t.r2, t.nmse, t.nmae]]))
+    lines += score_warnings([("held-out test", t)])
     if t.failed:
         lines.append(f"\nFAILED: {t.message}")
         tail = result.stderr_tail.strip().splitlines()[-8:]
@@ -170,6 +189,11 @@ def render_program(result, task) -> str:
     return "\n".join(lines)
 
 
+def score_warnings(scored: list[tuple[str, object]]) -> list[str]:
+    """One line per warning of the scores shown (e.g. a constant target, where R2 means nothing)."""
+    return [f"warning ({rows}): {w}" for rows, scores in scored for w in getattr(scores, "warnings", ())]
+
+
 def render(ev: Evaluation, task, relative: float = math.nan) -> str:
     lines = [f"task      {task.name}", f"law       {ev.law.text()}",
              f"          {ev.law.n_parameters} parameters (budget {task.parameter_budget}), complexity {ev.law.complexity}", ""]
@@ -179,6 +203,7 @@ def render(ev: Evaluation, task, relative: float = math.nan) -> str:
     lines.append(table(["rows", "n", "R2", "group R2", "NMSE", "NMSE/ref", "NMAE"], rows))
     lines.append("R2: pooled over groups (SLDBench's metric); group R2: mean R2 within each group (2+ rows); "
                  "NMSE/ref: NMSE over the task's reference law's on the same rows (below 1 is better)")
+    lines += score_warnings([("held-out test", ev.test), ("train (fit)", ev.train)])
     if ev.test.failed:
         lines.append(f"\nFAILED: {ev.test.message}")
     if task.reference and task.reference.published_r2 is not None and ev.law.text() == reference_law(task).text():

@@ -75,7 +75,7 @@ def _check(api_base: str) -> int:
                 {"role": "user", "content": "Features: x. Target: y decreases with x. Write 1 law."}]
     started = time.monotonic()
     reply = client.complete(messages, max_tokens=40, temperature=0.0, stop=["\n"], seed=0,
-                            grammar=law_grammar(["x"], 1, 1), timeout=60)
+                            grammar=law_grammar(["x"], 1, 1, max_chars=40), timeout=60)
     print(f"answer in {time.monotonic() - started:.2f}s: {reply.text!r} "
           f"({reply.prompt_tokens} prompt + {reply.completion_tokens} completion tokens)")
     return 0

@@ -14,6 +14,8 @@ from lawagent.discovery.progress import Progress
 from lawagent.discovery.runner import (EQUATION_COLUMNS, Budget, RunSettings, default_run_id, equations_frame,
                                        final_candidates, finalize, proposer_stats, run_search)
 from lawagent.errors import LawagentError
+from lawagent.executor import Where
+from lawagent.executor import require as require_executor
 from lawagent.proposers.base import Proposer
 from lawagent.records import LawRecord
 from lawagent.runfolder import CONFIG, EQUATIONS, FINAL, RunDir, task_from_spec, task_spec
@@ -41,6 +43,7 @@ class DiscoveryResult:
     stopped: str = ""
     seed: int = 0
     protocol: str = ""  # how validation rows were carved (lawagent.selection.protocol)
+    where: str = ""  # where candidates were evaluated, e.g. "Ray: 3 nodes, 96 CPUs (cluster at auto)"
 
     def predict(self, X: Mapping[str, Any] | pd.DataFrame, groups: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
         """Predictions (n, n_targets) of the best law, with its per-group parameters."""
@@ -78,6 +81,7 @@ class DiscoveryResult:
             proposer_stats=final.get("proposer_stats") or {}, reference=LawRecord.from_dict(ref) if ref else None,
             history=final.get("history") or [], stopped=final.get("stopped", ""), seed=int(final.get("seed", 0)),
             protocol=(final.get("protocol") or {}).get("rule", ""),
+            where=Where(**final["where"]).describe() if final.get("where") else "",
         )
 
     def export(self, fmt: str, which: str | int | None = None) -> str:
@@ -128,6 +132,9 @@ def discover(
     candidate_timeout: float | None = None,
     fit_options: Any = None,
     csv_spec: Mapping[str, Any] | None = None,
+    racing: bool = True,
+    executor: str = "local",
+    address: str | None = None,
 ) -> DiscoveryResult:
     """Search for laws of ``task`` (a Task, a bundled task name, or a task folder).
 
@@ -139,10 +146,14 @@ def discover(
     largest ``validation_fraction`` by scale); search sees only the train-only
     view, and the test rows are touched once, at the end, for the report.
     ``resume=True`` (with the same ``run_id``) continues an interrupted run
-    without redoing finished work.
+    without redoing finished work. ``executor="ray"`` evaluates candidates on
+    Ray actors (``address``: None starts a Ray instance here, ``"auto"`` joins
+    the running cluster); the loop stays here, and the run is the same as with
+    local workers for the same seed and budget in iterations or candidates.
     """
     budget = Budget(iterations, max_candidates, time_limit)
     budget.check()
+    require_executor(executor, address)  # a missing extra is one clear line, before a run folder is made
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise LawagentError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not isinstance(top_k, int) or top_k < 1:
@@ -165,7 +176,7 @@ def discover(
         "proposer": proposer_name, "proposer_options": _public_options(proposer_options),
         "budget": {"iterations": iterations, "max_candidates": max_candidates, "time_limit": time_limit},
         "seed": seed, "batch_size": batch_size, "validation": validation, "validation_fraction": validation_fraction,
-        "validation_folds": validation_folds, "protocol": protocol.describe(), "top_k": top_k,
+        "validation_folds": validation_folds, "protocol": protocol.describe(), "top_k": top_k, "racing": racing,
         "seed_laws": list(seed_laws), "workers": workers,
     }
     if resume:
@@ -174,8 +185,9 @@ def discover(
             raise LawagentError(f"cannot resume: {run_dir.path} has no {CONFIG} (not a run folder)")
         old.setdefault("validation_folds", 1)  # runs from before rolling-origin folds
         old.setdefault("validation", None)
+        old.setdefault("racing", False)  # runs from before racing
         for key in ("seed", "batch_size", "validation", "validation_fraction", "validation_folds", "proposer",
-                    "seed_laws"):
+                    "seed_laws", "racing"):
             if old.get(key) != config[key]:
                 raise LawagentError(f"cannot resume {run_dir.path}: it was run with {key}={old.get(key)!r}, "
                                     f"not {config[key]!r}")
@@ -199,7 +211,8 @@ def discover(
             raise
     run_dir.write(CONFIG, config)
     settings = RunSettings(seed=seed, batch_size=batch_size, workers=workers, top_k=top_k,
-                           candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress)
+                           candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress,
+                           racing=racing, executor=executor, address=address)
     out = Progress(progress)
     validation_text = f"{protocol.describe()}; " + ", ".join(
         f"fold {i + 1}: {f.rule} ({len(f.val)} rows)" for i, f in enumerate(view.folds))
@@ -224,6 +237,7 @@ def discover(
         task_name=task.name, run_dir=run_dir.path, equations=equations, best=laws[0], laws=laws,
         n_evaluated=len(pop), seconds=state.seconds, proposer_stats=stats, reference=reference,
         history=state.history, stopped=state.stopped, seed=seed, protocol=validation_text,
+        where=Where(**state.where).describe() if state.where else "",
     )
     run_dir.write(FINAL, {
         "lawagent_version": _version(), "run_id": run_id, "task": config["task"],
@@ -231,6 +245,7 @@ def discover(
         "reference": reference.to_dict() if reference else None,
         "n_evaluated": result.n_evaluated, "seconds": result.seconds, "seed": seed, "proposer": proposer_name,
         "proposer_stats": stats, "history": state.history, "stopped": state.stopped, "notes": notes,
+        "where": state.where,
         "protocol": {"rule": validation_text, "folds": [{"rule": f.rule, "fit_rows": len(f.fit),
                                                              "val_rows": len(f.val)} for f in view.folds]},
         "equations": equations.to_dict(orient="records"),
@@ -272,7 +287,8 @@ def discover_csv(
 
 def resume_run(run_dir: str | Path, *, iterations: int | None = None, max_candidates: int | None = None,
                time_limit: float | None = None, workers: int | None = None, progress: bool = True,
-               proposer: Proposer | None = None, proposer_options: Mapping[str, Any] | None = None) -> DiscoveryResult:
+               proposer: Proposer | None = None, proposer_options: Mapping[str, Any] | None = None,
+               executor: str = "local", address: str | None = None) -> DiscoveryResult:
     """Continue an interrupted run from its folder; budgets not given keep their saved values (totals, not extra)."""
     rd = RunDir(run_dir)
     config = rd.read(CONFIG)
@@ -295,7 +311,8 @@ def resume_run(run_dir: str | Path, *, iterations: int | None = None, max_candid
         validation_fraction=config["validation_fraction"],
         validation_folds=config.get("validation_folds", 1), progress=progress, top_k=config.get("top_k", 5),
         proposer_options=opts or None,
-        csv_spec=config["task"].get("csv_spec"),
+        csv_spec=config["task"].get("csv_spec"), racing=config.get("racing", False), executor=executor,
+        address=address,
     )
 
 

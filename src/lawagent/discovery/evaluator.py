@@ -1,9 +1,16 @@
 """Score one candidate law: fit on the fit rows, score on the validation rows.
 
-Both splits are carved from the task's *training* rows (the validation rows
-are the largest by scale), so selection rewards extrapolation without the
-test rows. Runs inside worker processes; it never raises: every failure
-becomes a :class:`CandidateRecord` with ``error`` set.
+Both splits are carved from the task's *training* rows by the validation
+protocol, so selection rewards extrapolation without the test rows. Runs
+inside worker processes; it never raises: every failure becomes a
+:class:`CandidateRecord` with ``error`` set.
+
+Two stages (racing): a cheap *screen* (few starts, few iterations, fold 1
+only, a row subsample on big tasks) that every new candidate gets, and the
+*full* evaluation (the search fit on every fold, and the probe) that only
+candidates whose screen could still reach the top get
+(:func:`lawagent.selection.rank.could_still_win`). The full stage never
+reuses the screen's fit, so a finalist's numbers are exactly a full fit's.
 """
 
 from __future__ import annotations
@@ -25,11 +32,18 @@ from lawagent.task import DataSplit
 
 # The search fits thousands of candidates: fewer starts than a final fit.
 SEARCH_FIT = FitOptions(n_starts=24, n_refine=4, max_iter=100, time_limit=5.0)
+# The screen only has to tell hopeless candidates from possible ones.
+SCREEN_FIT = FitOptions(n_starts=8, n_refine=2, max_iter=30, time_limit=2.0)
+SCREEN_ROWS = 1500  # fit rows above which the screen fits on an even subsample of each group
+
+FULL, SCREEN = "full", "screen"
 
 
 @dataclass(frozen=True)
 class EvalOptions:
     fit: FitOptions = field(default_factory=lambda: SEARCH_FIT)
+    screen: FitOptions = field(default_factory=lambda: SCREEN_FIT)
+    screen_rows: int = SCREEN_ROWS
 
 
 def parse_proposal(proposal: Proposal, features: Sequence[str], targets: Sequence[str], budget: int | None) -> Law:
@@ -52,17 +66,23 @@ def evaluate_candidate(
     id: int = 0,
     iteration: int = 0,
     extra_folds: Sequence[tuple[DataSplit, DataSplit]] = (),
+    stage: str = FULL,
 ) -> CandidateRecord:
     """Fit ``proposal`` per group on ``fit_split``, score pooled on ``val_split``. Never raises.
 
     ``extra_folds`` are further (fit, validation) pairs one scale step down
     (:meth:`lawagent.selection.protocol.Protocol.folds`); their R² go to ``record.fold_r2``, and a
-    law that cannot be fitted or scored on one counts as R² = -1 there.
+    law that cannot be fitted or scored on one counts as R² = -1 there. ``stage="screen"`` is the
+    cheap first look of racing: fold 1 only, :data:`SCREEN_FIT`, a row subsample on big tasks.
     """
     options = options or EvalOptions()
     start = time.perf_counter()
     record = CandidateRecord(id=id, formula=proposal.text, origin=proposal.origin, iteration=iteration,
-                             rationale=proposal.rationale)
+                             rationale=proposal.rationale, stage=stage)
+    fit_options = options.fit
+    if stage == SCREEN:
+        fit_split = subsample(fit_split, options.screen_rows)
+        fit_options, extra_folds = options.screen, ()
     try:
         law = parse_proposal(proposal, features, targets, budget)
     except LawagentError as err:
@@ -77,7 +97,7 @@ def evaluate_candidate(
     record.complexity = law.complexity
     record.n_params = law.n_parameters
     try:
-        result = fit(law, fit_split.X, fit_split.y, fit_split.groups, options.fit)
+        result = fit(law, fit_split.X, fit_split.y, fit_split.groups, fit_options)
         record.params = result.params_table()
         if not result.ok:
             bad = [g for g, f in result.groups.items() if not f.ok]
@@ -90,8 +110,9 @@ def evaluate_candidate(
             else:
                 val_scores = fit_scores
             record.val_r2 = val_scores.r2
-            record.probe_violation = violation(result, fit_split, val_split)
-            record.fold_r2 = [_fold_r2(law, f, v, options.fit) for f, v in extra_folds]
+            if stage == FULL:
+                record.probe_violation = violation(result, fit_split, val_split)
+                record.fold_r2 = [_fold_r2(law, f, v, fit_options) for f, v in extra_folds]
             if val_scores.failed:
                 record.error = f"validation: {val_scores.message}"
             elif fit_scores.failed:
@@ -109,6 +130,19 @@ def evaluate_candidate(
     record.params = {g: {k: _stable(v, nan=True) for k, v in ps.items()} for g, ps in record.params.items()}
     record.seconds = time.perf_counter() - start
     return record
+
+
+def subsample(split: DataSplit, max_rows: int) -> DataSplit:
+    """At most about ``max_rows`` rows, an even stride through each group (all of a small group's rows)."""
+    n = len(split)
+    if n <= max_rows:
+        return split
+    keep = np.zeros(n, dtype=bool)
+    for g in split.group_names():
+        idx = np.flatnonzero(split.groups == g)
+        share = max(8, int(np.ceil(len(idx) * max_rows / n)))
+        keep[idx[np.unique(np.linspace(0, len(idx) - 1, min(share, len(idx))).round().astype(int))]] = True
+    return split.subset(keep)
 
 
 def _fold_r2(law: Law, fit_split: DataSplit, val_split: DataSplit, options: FitOptions) -> float:

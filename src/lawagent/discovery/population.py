@@ -39,7 +39,7 @@ class Population:
         self.records.append(record)
         if record.key:
             self.by_key.setdefault(record.key, record)
-        if record.ok:
+        if record.ranked:  # screened-out candidates are logged and deduplicated, never ranked
             self._ok.append(record)
             b = record.complexity // self.bin_width
             cur = self.elites.get(b)
@@ -55,8 +55,12 @@ class Population:
     def n_ok(self) -> int:
         return len(self._ok)
 
+    @property
+    def n_screened_out(self) -> int:
+        return sum(1 for r in self.records if r.stage == "screen")
+
     def best(self, k: int = 1) -> list[CandidateRecord]:
-        """The k best successful candidates by selection score."""
+        """The k best fully evaluated candidates by selection score."""
         return sorted(self._ok, key=rank_key)[:k]
 
     def pareto(self) -> list[CandidateRecord]:

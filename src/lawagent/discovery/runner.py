@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from lawagent.discovery.canonical import canonical_key, key_digest
-from lawagent.discovery.evaluator import SEARCH_FIT, EvalOptions, parse_proposal
+from lawagent.discovery.evaluator import FULL, SCREEN, SEARCH_FIT, EvalOptions, parse_proposal
 from lawagent.discovery.population import Population
 from lawagent.discovery.progress import Progress, status_line
 from lawagent.discovery.candidate_rows import record_from_dict, record_to_dict
-from lawagent.discovery.workers import EvalShared, WorkerPool, default_workers, evaluate_all, evaluate_job
+from lawagent.discovery.workers import EvalShared, Pool, evaluate_all, evaluate_job, make_pool
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
 from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
@@ -40,6 +40,7 @@ from lawagent.sanity import sanity_checks, target_is_loss
 from lawagent.records import LawRecord, bound_pair
 from lawagent.runfolder.files import BEST, STATE, RunDir
 from lawagent.selection import rank
+from lawagent.selection.rank import could_still_win
 from lawagent.selection.view import TrainView
 from lawagent.task import Task
 
@@ -71,8 +72,11 @@ class RunSettings:
     workers: int | None = None
     top_k: int = 5
     candidate_timeout: float | None = None  # hard per-candidate limit in a worker (default: 4x the fit time limit, >= 20 s)
+    racing: bool = True  # screen every candidate cheaply; fully evaluate only those that could still win
     fit_options: Any = None  # FitOptions for the search fits (default SEARCH_FIT)
     progress: bool = True
+    executor: str = "local"  # where candidates are evaluated: "local" processes or "ray" actors (same results)
+    address: str | None = None  # the Ray cluster (None: start a Ray instance here)
 
 
 @dataclass
@@ -81,6 +85,7 @@ class LoopState:
     seconds: float = 0.0
     history: list[list[float]] = field(default_factory=list)
     stopped: str = ""
+    where: dict[str, Any] = field(default_factory=dict)  # where candidates were evaluated (this session)
 
 
 def default_run_id(task_name: str, seed: int) -> str:
@@ -128,9 +133,6 @@ def run_search(
     options = EvalOptions(fit=fit_options)
     budget_p = view.parameter_budget
     timeout = settings.candidate_timeout or max(20.0, 4 * fit_options.time_limit)
-    workers = default_workers() if settings.workers is None else int(settings.workers)
-    if workers < 0:
-        raise LawagentError(f"workers must be >= 0 (0 = evaluate in this process), got {workers}")
 
     wide = FeatureKinds.from_ranges(view.features, info.feature_ranges).wide
     pop = Population()
@@ -155,7 +157,11 @@ def run_search(
     next_id = len(pop)
     shared = EvalShared(view.features, view.targets, budget_p, view.fit, view.val, options,
                         tuple((f.fit, f.val) for f in view.folds[1:]))
-    pool = WorkerPool(evaluate_job, shared, workers, timeout)
+    pool = make_pool(evaluate_job, shared, workers=settings.workers, timeout=timeout, executor=settings.executor,
+                     address=settings.address)
+    state.where = pool.where.to_dict()
+    if settings.executor != "local":
+        progress.message(f"evaluating candidates on {pool.where.describe()}")
 
     def elapsed() -> float:
         return spent_before + time.monotonic() - session_start
@@ -211,7 +217,8 @@ def run_search(
                             f"last error: {type(err).__name__}: {err}") from None
                 room = None if budget.max_candidates is None else budget.max_candidates - len(pop)
                 new = _dedupe(proposals, pop, view, room)
-                records = _evaluate(new, pool, shared, cache, next_id, it)
+                race = rank.race_limits(pop.best(len(pop))) if settings.racing else None
+                records = _evaluate(new, pool, shared, cache, next_id, it, race)
                 next_id += len(records)
                 stall = stall + 1 if not records else 0
                 for rec, (prop, key, law) in zip(records, new):
@@ -280,8 +287,13 @@ def _dedupe(proposals, pop: Population, view: TrainView, room: int | None):
     return out
 
 
-def _evaluate(new, pool: WorkerPool, shared: EvalShared, cache, next_id: int, it: int) -> list[CandidateRecord]:
-    """Records in proposal order: cached (resume), parse errors in-process, the rest in workers."""
+def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
+              race: rank.RaceLimits | None) -> list[CandidateRecord]:
+    """Records in proposal order: cached (resume), parse errors in-process, the rest in workers.
+
+    With racing (``race`` = :func:`lawagent.selection.rank.race_limits`), every candidate is screened
+    first and only those within the limit get the full evaluation; the others keep their screen record.
+    """
     records: list[CandidateRecord | None] = [None] * len(new)
     jobs, slots = [], []
     for i, (prop, key, law) in enumerate(new):
@@ -291,11 +303,22 @@ def _evaluate(new, pool: WorkerPool, shared: EvalShared, cache, next_id: int, it
             rec.id, rec.iteration = cid, it
             records[i] = rec
         elif law is None:
-            records[i] = evaluate_job(shared, (prop, cid, it))
+            records[i] = evaluate_job(shared, (prop, cid, it, FULL))
         else:
             jobs.append((prop, cid, it))
             slots.append(i)
-    for i, rec in zip(slots, evaluate_all(pool, jobs)):
+    if race is not None:
+        screens = evaluate_all(pool, [(p, c, i, SCREEN) for p, c, i in jobs])
+        keep = [j for j, rec in enumerate(screens)
+                if could_still_win(rec.val_r2 if not rec.error else -math.inf, rec.complexity, race)]
+        for j, rec in enumerate(screens):
+            records[slots[j]] = rec
+        spent = {slots[j]: screens[j].seconds for j in keep}
+        jobs, slots = [jobs[j] for j in keep], [slots[j] for j in keep]
+    else:
+        spent = {}
+    for i, rec in zip(slots, evaluate_all(pool, [(p, c, i, FULL) for p, c, i in jobs])):
+        rec.seconds += spent.get(i, 0.0)
         records[i] = rec
     return [r for r in records if r is not None]
 
@@ -343,6 +366,7 @@ def proposer_stats(proposer: Proposer, pop: Population | None = None) -> dict[st
             c[1] += int(r.ok)
         stats["candidates_by_origin"] = {k: {"evaluated": v[0], "ok": v[1]} for k, v in sorted(by_origin.items())}
         stats["duplicates_skipped"] = pop.n_duplicates
+        stats["screened_out"] = pop.n_screened_out
     return stats
 
 

@@ -7,6 +7,11 @@ replacing it. Workers are fresh interpreters (``python -m lawagent.discovery._wo
 not forks), so they hold only what they are sent: the fit and validation splits, never the Task
 and never a test row. Results come back in submission order, so a fixed seed
 gives the same run whatever the timing.
+
+:func:`make_pool` is the one place that picks the evaluation engine: this
+pool, or Ray actors (:class:`lawagent.cluster.RayPool`) with the same
+contract (``map`` in submission order, the same hard per-candidate timeout,
+:class:`JobFailure` for a timeout or a crash).
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from lawagent.discovery.evaluator import EvalOptions, evaluate_candidate
+from lawagent.errors import LawagentError
+from lawagent.executor import Where, check_executor, ray_backend
 from lawagent.proposers.base import CandidateRecord, Proposal
 from lawagent.task import DataSplit
 
@@ -38,6 +45,31 @@ class JobFailure:
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+class Pool(Protocol):
+    """What discovery needs from an evaluation engine."""
+
+    timeout: float
+    where: Where
+
+    def map(self, jobs: Sequence[Any]) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+def make_pool(fn: Callable[[Any, Any], Any], shared: Any, *, workers: int | None, timeout: float,
+              executor: str = "local", address: str | None = None) -> Pool:
+    """``fn(shared, job)`` over jobs: ``workers`` local processes (None: one per core, 0: in-process),
+    or Ray actors (None: one per CPU of the cluster) that each hold ``shared`` once."""
+    check_executor(executor, address)
+    if workers is not None and workers < 0:
+        raise LawagentError(f"workers must be >= 0 (0 = evaluate in this process), got {workers}")
+    if executor == "ray":
+        if workers == 0:
+            raise LawagentError("--workers 0 evaluates in this process: give --workers N (or none) with --executor ray")
+        return ray_backend().RayPool(fn, shared, workers=workers, timeout=timeout, address=address)
+    return WorkerPool(fn, shared, default_workers() if workers is None else workers, timeout)
 
 
 def serve(conn: Connection, fn: Callable[[Any, Any], Any], shared: Any) -> None:
@@ -106,6 +138,7 @@ class WorkerPool:
         self.fn, self.shared, self.n, self.timeout = fn, shared, workers, float(timeout)
         self._workers: list[_Worker] = []
         self.n_replaced = 0
+        self.where = Where("local", 1, max(1, workers))  # workers=0: this process
 
     def _ensure(self) -> None:
         while len(self._workers) < self.n:
@@ -218,20 +251,21 @@ class EvalShared:
     extra_folds: tuple[tuple[DataSplit, DataSplit], ...] = ()
 
 
-def evaluate_job(shared: EvalShared, job: tuple[Proposal, int, int]) -> CandidateRecord:
-    proposal, cid, iteration = job
+def evaluate_job(shared: EvalShared, job: tuple[Proposal, int, int, str]) -> CandidateRecord:
+    """``job`` = (proposal, id, iteration, stage); stage is "screen" or "full" (racing)."""
+    proposal, cid, iteration, stage = job
     return evaluate_candidate(proposal, shared.features, shared.targets, shared.budget, shared.fit_split,
                               shared.val_split, shared.options, id=cid, iteration=iteration,
-                              extra_folds=shared.extra_folds)
+                              extra_folds=shared.extra_folds, stage=stage)
 
 
-def evaluate_all(pool: WorkerPool, jobs: Sequence[tuple[Proposal, int, int]]) -> list[CandidateRecord]:
-    """Evaluate (proposal, id, iteration) jobs; timeouts and crashes become error records."""
+def evaluate_all(pool: Pool, jobs: Sequence[tuple[Proposal, int, int, str]]) -> list[CandidateRecord]:
+    """Evaluate (proposal, id, iteration, stage) jobs; timeouts and crashes become error records."""
     out = []
-    for (proposal, cid, iteration), res in zip(jobs, pool.map(jobs)):
+    for (proposal, cid, iteration, stage), res in zip(jobs, pool.map(jobs)):
         if isinstance(res, JobFailure):
             res = CandidateRecord(id=cid, formula=proposal.text, origin=proposal.origin, iteration=iteration,
-                                  rationale=proposal.rationale, error=res.message,
+                                  rationale=proposal.rationale, error=res.message, stage=stage,
                                   seconds=pool.timeout if res.message.startswith("timeout") else 0.0)
         out.append(res)
     return out

@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import sympy
+from sympy.printing.numpy import NumPyPrinter
 
 from lawagent.law.law import Law
 
@@ -71,10 +72,39 @@ def _compile_cached(text: str, features: tuple[str, ...], bounded: tuple[str, ..
     exprs = [e.xreplace(rename) for e in law.expressions]
     jac = [[sympy.diff(e, p) for p in ps] for e in exprs]
     flat_jac = [d for row in jac for d in row]
-    both_fn = sympy.lambdify(xs + ps, exprs + flat_jac, modules="numpy", cse=True)
+    both_fn = sympy.lambdify(xs + ps, exprs + flat_jac, modules="numpy", cse=True, printer=_printer())
     linear = _linear_parameters(exprs, jac, ps, {rename[sympy.Symbol(n)] for n in bounded})
     linear_names = tuple(params[ps.index(p)] for p in linear)
     return CompiledLaw(law, used, params, linear_names, both_fn)
+
+
+class _BroadcastingPrinter(NumPyPrinter):
+    """numpy code whose and/or broadcast their operands.
+
+    sympy prints ``And(a, b, c)`` as ``logical_and.reduce((a, b, c))``, which
+    stacks the operands into one array and fails when their shapes differ
+    (a parameter array beside a feature array): the derivative of
+    ``max(a, b, x)`` is such a Piecewise. Pairwise calls broadcast.
+    """
+
+    def _print_And(self, expr: sympy.And) -> str:
+        return self._pairwise("logical_and", expr.args)
+
+    def _print_Or(self, expr: sympy.Or) -> str:
+        return self._pairwise("logical_or", expr.args)
+
+    def _pairwise(self, name: str, args) -> str:
+        function = self._module_format(f"{self._module}.{name}")
+        out = self._print(args[0])
+        for arg in args[1:]:
+            out = f"{function}({out}, {self._print(arg)})"
+        return out
+
+
+def _printer() -> _BroadcastingPrinter:
+    # the settings lambdify gives its own printer
+    return _BroadcastingPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                                 "user_functions": {}})
 
 
 def _linear_parameters(exprs, jac, ps, bounded) -> list[sympy.Symbol]:

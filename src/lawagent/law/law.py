@@ -11,6 +11,7 @@ import sympy
 import sympy.printing.str
 
 from lawagent.errors import FormulaError
+from lawagent.law.guard import PARSE_SECONDS, bounded
 from lawagent.law.parse import FUNCTIONS, MAX_NAME_LENGTH, parse_expression, split_formulas
 
 MAX_COMPLEXITY = 400
@@ -97,17 +98,20 @@ class Law:
                     raise FormulaError(f"name {name[:20]!r}... is longer than {MAX_NAME_LENGTH} characters")
             return symbol(name)
 
-        exprs = []
-        for i, part in enumerate(texts):
-            part = _strip_lhs(part, targets[i] if targets else None)
-            try:
-                exprs.append(parse_expression(part, make))
-            except FormulaError as err:
-                where = f" (formula {i + 1}, for {targets[i]})" if targets and len(targets) > 1 else ""
-                raise FormulaError(f"{err}{where}") from None
-        law = cls(tuple(exprs), features, dict(bounds or {}), dict(initial or {}))
-        law.validate(budget)
-        return law
+        def build() -> "Law":
+            exprs = []
+            for i, part in enumerate(texts):
+                part = _strip_lhs(part, targets[i] if targets else None)
+                try:
+                    exprs.append(parse_expression(part, make))
+                except FormulaError as err:
+                    where = f" (formula {i + 1}, for {targets[i]})" if targets and len(targets) > 1 else ""
+                    raise FormulaError(f"{err}{where}") from None
+            law = cls(tuple(exprs), features, dict(bounds or {}), dict(initial or {}))
+            law.validate(budget)
+            return law
+
+        return bounded(PARSE_SECONDS, "parsing the law", build)  # parse and checks together: no text can hang
 
     @classmethod
     def from_sympy(cls, expressions: sympy.Expr | Sequence[sympy.Expr], features: Iterable[str], **kwargs) -> "Law":
@@ -181,6 +185,29 @@ class _TextPrinter(sympy.printing.str.StrPrinter):
 
     def _print_Float(self, expr: sympy.Float) -> str:
         return repr(float(expr))
+
+    # The parser keeps exact numbers small, but Law.from_sympy takes any expression:
+    # an exact number too long for str() (Python's digit limit) prints as a float,
+    # so that the text form of a law never raises.
+    def _print_Integer(self, expr: sympy.Integer) -> str:
+        return super()._print_Integer(expr) if _printable(expr.p) else _float_text(expr)
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        return super()._print_Rational(expr) if _printable(expr.p) and _printable(expr.q) else _float_text(expr)
+
+
+_MAX_DIGITS = 1000
+
+
+def _printable(n: int) -> bool:
+    return n.bit_length() <= _MAX_DIGITS * 3  # about 900 decimal digits, far inside Python's limit
+
+
+def _float_text(expr: sympy.Rational) -> str:
+    import mpmath
+
+    with mpmath.workprec(64):  # mpmath converts big ints in binary: no digit limit, any exponent
+        return mpmath.nstr(mpmath.mpf(expr.p) / expr.q, 17)
 
 
 _PRINTER = _TextPrinter({"order": "none"})

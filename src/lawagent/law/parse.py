@@ -18,20 +18,30 @@ from typing import Callable
 import sympy
 
 from lawagent.errors import FormulaError
+from lawagent.law.guard import PARSE_SECONDS, bounded
 
 MAX_TEXT_LENGTH = 4000
 MAX_TOKENS = 1200
 MAX_DEPTH = 60
 MAX_NAME_LENGTH = 64
 MAX_NUMBER_MAGNITUDE = 1e300
+MIN_NUMBER_MAGNITUDE = 1e-300  # nonzero constants smaller than this are refused, not rounded to 0
+# Exact integers and rationals stay exact while numerator and denominator fit in
+# a float's mantissa; larger ones become floats. So every exact number sympy
+# computes with is small, and no exact result can grow without bound.
+MAX_EXACT = 2**53
+# An exact number is raised exactly only to an exponent p/q with |p|, q <= this;
+# for larger exponents the base's numbers become floats first (mpmath computes
+# those in bounded time), as 3**(10**15) would otherwise be computed digit by digit.
+MAX_EXACT_EXPONENT = 16
 
 
 def _sigmoid(x: sympy.Expr) -> sympy.Expr:
-    return 1 / (1 + sympy.exp(-x))
+    return 1 / (1 + _exp(-x))
 
 
 def _softplus(x: sympy.Expr) -> sympy.Expr:
-    return sympy.log(1 + sympy.exp(x))
+    return sympy.log(1 + _exp(x))
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,7 @@ class Function:
 
 
 FUNCTIONS: dict[str, Function] = {
-    "exp": Function(sympy.exp, 1, 1, "e to the power x"),
+    "exp": Function(lambda x: _exp(x), 1, 1, "e to the power x"),
     "log": Function(sympy.log, 1, 1, "natural logarithm"),
     "ln": Function(sympy.log, 1, 1, "natural logarithm (alias of log)"),
     "log10": Function(lambda x: sympy.log(x) / sympy.log(10), 1, 1, "base-10 logarithm"),
@@ -55,7 +65,7 @@ FUNCTIONS: dict[str, Function] = {
     "softplus": Function(_softplus, 1, 1, "log(1+exp(x))"),
     "min": Function(sympy.Min, 2, 8, "smallest argument"),
     "max": Function(sympy.Max, 2, 8, "largest argument"),
-    "pow": Function(lambda a, b: a**b, 2, 2, "a to the power b"),
+    "pow": Function(lambda a, b: _safe_pow(a, b), 2, 2, "a to the power b"),
 }
 
 # Unicode that LLMs and papers like to emit, mapped to the ASCII operators.
@@ -63,7 +73,7 @@ _TRANSLATE = str.maketrans({"\u2212": "-", "\u00b7": "*", "\u00d7": "*", "\u22c5
 
 _TOKEN = re.compile(
     r"(?P<ws>\s+)"
-    r"|(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"  # ASCII digits only: '３' is not 3
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<op>\*\*|[-+*/^(),])"
 )
@@ -85,7 +95,9 @@ def tokenize(text: str) -> list[Token]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if match is None:
-            raise FormulaError(f"unexpected character {text[pos]!r} at position {pos} in {_clip(text)!r}")
+            what = "non-ASCII digit" if text[pos].isdigit() else "unexpected character"
+            hint = "; write digits as 0-9" if text[pos].isdigit() else ""
+            raise FormulaError(f"{what} {text[pos]!r} at position {pos} in {_clip(text)!r}{hint}")
         kind = match.lastgroup or ""
         if kind != "ws":
             tokens.append(Token(kind, match.group(), pos))
@@ -111,6 +123,7 @@ class _Parser:
         self.i = 0
         self.depth = 0
         self.symbol = symbol
+        self.bound = _Bounder()
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -148,7 +161,7 @@ class _Parser:
             right = self.term()
             terms.append(right if op == "+" else -right)
         self.depth -= 1
-        return _checked(sympy.Add(*terms))
+        return self.bound(sympy.Add(*terms))
 
     def term(self) -> sympy.Expr:
         left = self.unary()
@@ -156,11 +169,11 @@ class _Parser:
             op = self.take().text
             right = self.unary()
             if op == "*":
-                left = _checked(left * right)
+                left = self.bound(left * right)
             else:
                 if right.is_zero:
                     raise FormulaError(f"division by zero in {_clip(self.text)!r}")
-                left = _checked(left / right)
+                left = self.bound(left / right)
         return left
 
     def unary(self) -> sympy.Expr:
@@ -170,7 +183,7 @@ class _Parser:
             self.nested()
             operand = self.unary()
             self.depth -= 1
-            return operand if token.text == "+" else -operand
+            return operand if token.text == "+" else self.bound(-operand)
         return self.power()
 
     def power(self) -> sympy.Expr:
@@ -180,13 +193,13 @@ class _Parser:
             self.nested()
             exponent = self.unary()
             self.depth -= 1
-            return _safe_pow(base, exponent)
+            return self.bound(_safe_pow(base, exponent))
         return base
 
     def atom(self) -> sympy.Expr:
         token = self.take()
         if token.kind == "number":
-            return _number(token.text)
+            return self.bound(_number(token.text))
         if token.kind == "name":
             if self.peek().text == "(" and token.text in FUNCTIONS:
                 return self.call(token)
@@ -216,7 +229,7 @@ class _Parser:
         if not function.min_args <= len(args) <= function.max_args:
             want = str(function.min_args) if function.min_args == function.max_args else f"{function.min_args}-{function.max_args}"
             raise FormulaError(f"{name.text}() takes {want} argument(s), got {len(args)}")
-        return function.build(*args)
+        return self.bound(function.build(*args))
 
 
 def _number(text: str) -> sympy.Expr:
@@ -228,34 +241,106 @@ def _number(text: str) -> sympy.Expr:
     return sympy.Float(value)
 
 
-def _checked(expr: sympy.Expr) -> sympy.Expr:
-    """Constants folded by sympy stay finite and small enough for float64."""
-    if expr.is_Mul or expr.is_Add:
-        coeff = expr.as_coeff_Mul()[0] if expr.is_Mul else expr.as_coeff_Add()[0]
-        if coeff.is_Number and coeff != 0:
-            _checked(coeff)
-        return expr
-    if expr.is_Number:
-        if expr.is_Integer and abs(int(expr)) > 2**53:
-            expr = sympy.Float(float(expr)) if abs(expr) < MAX_NUMBER_MAGNITUDE else expr
-        if not expr.is_finite or abs(expr) > MAX_NUMBER_MAGNITUDE:
+class _Bounder:
+    """Keeps every number of an expression exact-and-small or a float in range.
+
+    Called on each node the parser builds. Subtrees already seen are skipped,
+    so the work over a whole parse stays proportional to the nodes sympy creates.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[sympy.Basic] = set()
+
+    def __call__(self, expr: sympy.Expr) -> sympy.Expr:
+        out = self._walk(expr)
+        if out is not expr:  # rebuilding re-evaluates, which may fold numbers anew (once more at most)
+            out = self._walk(out)
+        return out
+
+    def _walk(self, expr: sympy.Expr) -> sympy.Expr:
+        if expr in self.seen:
+            return expr
+        if expr.is_Number:
+            out = _bounded_number(expr)
+        elif not expr.args:
+            out = expr
+        else:
+            args = [self._walk(a) for a in expr.args]
+            out = expr if all(a is b for a, b in zip(args, expr.args)) else expr.func(*args)
+        if out is expr:
+            self.seen.add(expr)
+        return out
+
+
+def _bounded_number(x: sympy.Expr) -> sympy.Expr:
+    """``x`` itself when exact and small or a float in range; big exact numbers become floats."""
+    if x.is_Rational:
+        if abs(x.p) <= MAX_EXACT and x.q <= MAX_EXACT:
+            return x
+        x = sympy.Float(x)  # mpmath rounds it in time proportional to its (already computed) size
+    if x.is_Float:
+        magnitude = abs(x)
+        if not magnitude.is_finite or magnitude > MAX_NUMBER_MAGNITUDE:
             raise FormulaError(f"a constant in the formula is out of range (|x| > {MAX_NUMBER_MAGNITUDE:g})")
-    return expr
+        if 0 < magnitude < MIN_NUMBER_MAGNITUDE:
+            raise FormulaError(f"a constant in the formula is out of range (nonzero but |x| < {MIN_NUMBER_MAGNITUDE:g})")
+    return x  # zoo, nan and oo are left to Law.validate, which names them
+
+
+def _small_exponent(exponent: sympy.Expr) -> bool:
+    return bool(exponent.is_Rational and abs(exponent.p) <= MAX_EXACT_EXPONENT and exponent.q <= MAX_EXACT_EXPONENT)
+
+
+def _floats(expr: sympy.Expr, keep: Callable[[sympy.Rational], bool]) -> sympy.Expr:
+    """``expr`` with its exact numbers (except those ``keep`` accepts) as floats."""
+    sub = {r: sympy.Float(r) for r in expr.atoms(sympy.Rational) if not keep(r)}
+    return expr.xreplace(sub) if sub else expr
 
 
 def _safe_pow(base: sympy.Expr, exponent: sympy.Expr) -> sympy.Expr:
-    """Fold numeric powers in floating point, so `9^9^9^9` cannot hang sympy."""
+    """A power whose numbers are bounded before sympy computes them.
+
+    Numeric powers are exact only when the result fits :data:`MAX_EXACT`, else
+    folded in floating point (so `9^9^9^9` and `pow(10, 10^7)` cannot hang).
+    A symbolic base raised to a large numeric exponent gets float numbers
+    first, since sympy distributes the exponent over them: `(3*x)^(10^15)`.
+    """
     if base.is_Number and exponent.is_Number:
-        if exponent.is_Integer and abs(int(exponent)) <= 16 and (not base.is_Integer or abs(int(base)) < 10**6):
+        if base.is_Rational and exponent.is_Integer and _exact_power_fits(base, exponent):
             return base**exponent
+        shown = f"{_operand(base)}^{_operand(exponent)}"
         try:
             value = float(base) ** float(exponent)
-        except (OverflowError, ZeroDivisionError) as err:
-            raise FormulaError(f"constant {base}^{exponent} cannot be computed ({err})") from None
+        except OverflowError:
+            raise FormulaError(f"constant {shown} is out of range (too large for a float)") from None
+        except ZeroDivisionError:
+            raise FormulaError(f"constant {shown} divides by zero") from None
         if isinstance(value, complex) or not math.isfinite(value) or abs(value) > MAX_NUMBER_MAGNITUDE:
-            raise FormulaError(f"constant {base}^{exponent} is not a finite real number")
+            raise FormulaError(f"constant {shown} is not a finite real number")
+        if value == 0 and base != 0:
+            raise FormulaError(f"constant {shown} underflows to 0")
         return sympy.Float(value)
+    if exponent.is_Rational and not _small_exponent(exponent):  # float exponents compute in mpmath anyway
+        base = _floats(base, lambda r: r in (0, 1, -1))
     return sympy.Pow(base, exponent)
+
+
+def _operand(x: sympy.Expr) -> str:
+    text = str(x)
+    return text if x.is_Integer and x >= 0 or x.is_Float and x >= 0 else f"({text})"
+
+
+def _exact_power_fits(base: sympy.Rational, exponent: sympy.Integer) -> bool:
+    e = abs(int(exponent))
+    m = max(abs(base.p), base.q)
+    return e <= MAX_EXACT_EXPONENT and (m <= 1 or e * math.log2(m) <= math.log2(MAX_EXACT))
+
+
+def _exp(arg: sympy.Expr) -> sympy.Expr:
+    """sympy's exp, which rewrites ``exp(c*log(b))`` as ``b**c``: so the same bound as a power."""
+    if arg.has(sympy.log):
+        arg = _floats(arg, _small_exponent)
+    return sympy.exp(arg)
 
 
 def parse_expression(text: str, symbol: Callable[[str], sympy.Symbol] | None = None) -> sympy.Expr:
@@ -264,7 +349,7 @@ def parse_expression(text: str, symbol: Callable[[str], sympy.Symbol] | None = N
         raise FormulaError(f"a formula must be text, got {type(text).__name__}")
     make = symbol or _default_symbol
     try:
-        return _Parser(text, make).parse()
+        return bounded(PARSE_SECONDS, f"parsing {_clip(text, 40)!r}", lambda: _Parser(text, make).parse())
     except RecursionError:
         raise FormulaError("formula is nested too deeply") from None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.utils
 import json
 import os
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from typing import Any, Protocol
 from lawagent.errors import LawagentError
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+MAX_REPLY_BYTES = 4 * 2**20  # a response body larger than this is refused (a law takes a few hundred bytes)
+MAX_REPLY_CHARS = 64_000  # reply text kept, parsed and stored at most (a reply to 'write 4 laws' is ~1 KB)
 
 
 @dataclass
@@ -52,6 +55,48 @@ class ChatClient(Protocol):
 
     def complete(self, messages: list[dict], *, max_tokens: int, temperature: float, stop: list[str] | None,
                  seed: int | None, grammar: str | None, timeout: float) -> Reply: ...
+
+
+def complete_within(client: ChatClient, messages: list[dict], *, timeout: float, cancel: threading.Event | None = None,
+                    **settings: Any) -> Reply:
+    """One request under a total deadline (connect + first byte + whole body), cancellable.
+
+    HTTP libraries time out each read, so a server trickling one byte a second
+    never trips them. The request runs in a daemon thread; the caller waits for
+    at most ``timeout`` seconds (or until ``cancel`` is set) and then moves on,
+    leaving the thread to end by itself (its own read timeouts and, on the
+    openai path, a deadline check between body chunks) without holding up exit.
+    """
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["reply"] = client.complete(messages, timeout=timeout, **settings)
+        except BaseException as err:  # handed to the waiting caller
+            box["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="lawagent-llm-request", daemon=True).start()
+    end = time.monotonic() + timeout
+    while not done.wait(min(0.05, max(0.0, end - time.monotonic()))):
+        if cancel is not None and cancel.is_set():
+            raise LLMCallError("cancelled: the run is ending", retryable=False)
+        if time.monotonic() >= end:
+            raise LLMCallError(f"timed out: no complete reply within {timeout:g} s (the total deadline of a request)")
+    if "error" in box:
+        err = box["error"]
+        raise err if isinstance(err, LLMCallError) else _call_error(err)
+    return capped(box["reply"])
+
+
+def capped(reply: Reply) -> Reply:
+    """At most :data:`MAX_REPLY_CHARS` of text, before anything parses or stores it."""
+    if len(reply.text) <= MAX_REPLY_CHARS:
+        return reply
+    return Reply(reply.text[:MAX_REPLY_CHARS], reply.prompt_tokens, reply.completion_tokens, reply.cost,
+                 f"{reply.finish_reason or 'stop'}; cut to {MAX_REPLY_CHARS} of {len(reply.text)} characters")
 
 
 # --------------------------------------------------------------------------
@@ -143,7 +188,20 @@ def _retry_after(err: BaseException) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+def _malformed_json(err: BaseException) -> json.JSONDecodeError | None:
+    """The JSON error behind ``err``, if any (litellm reports a body it cannot decode as 'HTTP 500')."""
+    seen: BaseException | None = err
+    for _ in range(10):
+        if seen is None or isinstance(seen, json.JSONDecodeError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _call_error(err: BaseException) -> LLMCallError:
+    bad_json = _malformed_json(err)
+    if bad_json is not None:
+        return LLMCallError(f"malformed JSON from the server: {bad_json}", status=0, retryable=True)
     status = getattr(err, "status_code", None) or getattr(getattr(err, "response", None), "status_code", None) or 0
     try:
         status = int(status)
@@ -184,15 +242,29 @@ class OpenAIClient:
         self._client = OpenAI(base_url=endpoint.api_base, api_key=key, max_retries=0)
 
     def complete(self, messages, *, max_tokens, temperature, stop, seed, grammar, timeout) -> Reply:
+        """One request; the body is read in chunks, so its size and the deadline are checked as it arrives."""
         import openai
 
+        end = time.monotonic() + timeout
         kwargs: dict[str, Any] = dict(model=self.server_model, messages=messages, max_tokens=max_tokens,
                                       temperature=temperature, timeout=timeout, **_optional(stop, seed, grammar))
         try:
-            resp = self._client.chat.completions.create(**kwargs)
+            with self._client.chat.completions.with_streaming_response.create(**kwargs) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_REPLY_BYTES:
+                        raise LLMCallError(f"the server's reply is larger than {MAX_REPLY_BYTES // 2**20} MiB; refused",
+                                           status=0, retryable=False)
+                    if time.monotonic() > end:
+                        raise LLMCallError(f"timed out: no complete reply within {timeout:g} s")
         except openai.OpenAIError as err:
             raise _call_error(err) from None
-        return _reply(resp, cost=None)
+        try:
+            data = json.loads(body)
+        except ValueError as err:
+            raise LLMCallError(f"malformed JSON from the server: {err}", status=0, retryable=True) from None
+        return _reply_from_json(data)
 
 
 def _optional(stop, seed, grammar) -> dict[str, Any]:
@@ -264,6 +336,20 @@ class LiteLLMClient:
         except Exception:
             cost = None  # model not in the local cost map
         return _reply(resp, cost=cost)
+
+
+def _reply_from_json(data: Any) -> Reply:
+    try:
+        choice = data["choices"][0]
+        text = choice["message"].get("content") or ""
+        finish = choice.get("finish_reason") or ""
+        usage = data.get("usage") or {}
+        if not isinstance(text, str):
+            raise TypeError
+        return Reply(text=text, prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                     completion_tokens=int(usage.get("completion_tokens") or 0), cost=None, finish_reason=str(finish))
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        raise LLMCallError("malformed response (JSON without choices[0].message.content)", status=0, retryable=True) from None
 
 
 def _reply(resp: Any, cost: float | None) -> Reply:

@@ -59,10 +59,16 @@ class CandidateRecord:
     probe_violation: float = 0.0  # share of predictions past the validation range that leave the band or turn back
     fold_r2: list[float] = field(default_factory=list)  # R² on further validation folds, one scale step down each
     penalty: int = 0  # parameters in two roles + odd constructs (lawagent.readable.roles.penalty)
+    stage: str = "full"  # how far racing took it: "screen" (a cheap first look only) or "full"
 
     @property
     def ok(self) -> bool:
         return not self.error and np.isfinite(self.val_r2)
+
+    @property
+    def ranked(self) -> bool:
+        """Whether it competes for the finalists: fully evaluated and successful."""
+        return self.ok and self.stage == "full"
 
     @property
     def cv_r2(self) -> float:

@@ -7,7 +7,8 @@ whitelist parser, and feeds rejected answers back into the next prompt.
 on the network: LLM calls run in background threads and their laws join
 whichever batch is being built when they arrive.
 
-Real-world behaviour lives here: per-request timeouts, retries with backoff on
+Real-world behaviour lives here: a total deadline per request (connect, first
+byte and whole body; see :func:`lawagent.llm.client.complete_within`), retries with backoff on
 429/5xx (honouring Retry-After), a concurrency limit, a circuit breaker that
 stops calling a failing provider (the run continues with the symbolic proposer
 and says so), token/cost budgets, a response cache in the run folder (a rerun
@@ -23,7 +24,7 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -33,12 +34,14 @@ from lawagent.jsonio import write_json
 from lawagent.law.law import to_text
 from lawagent.llm import answers, prompts
 from lawagent.llm.accounting import Budget, Usage
-from lawagent.llm.cache import ResponseCache, cache_key
-from lawagent.llm.client import ChatClient, LLMCallError, Reply, load_config, make_client, resolve_endpoint
-from lawagent.llm.grammar import law_grammar
+from lawagent.llm.cache import TRANSCRIPT_FILE, ResponseCache, cache_key
+from lawagent.llm.client import (ChatClient, LLMCallError, Reply, capped, complete_within, load_config, make_client,
+                                  resolve_endpoint)
+from lawagent.llm.grammar import bounded_shape, law_grammar
+from lawagent.llm.pool import DaemonPool
 from lawagent.proposers.base import Proposal, ProposalContext, Proposer, TaskInfo
 
-TRANSCRIPT = "llm_transcript.jsonl"
+TRANSCRIPT = TRANSCRIPT_FILE
 STATS = "llm_stats.json"
 MAX_PENDING_PROPOSALS = 64  # laws that arrived but were not yet handed to the loop (hybrid)
 
@@ -55,7 +58,7 @@ class LLMOptions:
     laws_per_call: int = 4
     calls_per_batch: int = 4  # at most this many calls per propose() (llm mode)
     reply_tokens: int = 320  # max_tokens of one reply
-    timeout: float = 60.0  # seconds per request
+    timeout: float = 60.0  # seconds per request, in total: connect, first byte and the whole body
     retries: int = 3  # extra attempts on 429/5xx/timeouts
     backoff: float = 1.0  # first retry wait (doubles each time), unless the server sends Retry-After
     max_backoff: float = 30.0
@@ -101,16 +104,18 @@ class LLMProposer:
         self.compact = options.compact is True or (options.compact == "auto" and options.local_llm)
         self.budget = Budget(options.max_cost, options.max_tokens)
         self.usage = Usage()
-        folders = [p for p in (self.run_dir, Path(options.cache_dir).expanduser() if options.cache_dir else None) if p]
-        self.cache = ResponseCache(folders)
+        self.cache = ResponseCache(self.run_dir, [Path(options.cache_dir).expanduser()] if options.cache_dir else [])
         self.rejections: deque[prompts.Rejection] = deque(maxlen=6)
         self.stopped = ""  # why the model is no longer called ('' while it is)
         self.consecutive_failures = 0
         self.consecutive_unusable = 0
         self.last_error = ""
+        self.failures_said: set[str] = set()  # kinds of failed call already reported (one line each)
+        self._shape_said = False
         self.n_calls_submitted = 0
         self.lock = threading.Lock()
-        self.executor = ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix="lawagent-llm")
+        self.cancel = threading.Event()  # set by close(): requests in flight and backoff waits end at once
+        self.executor = DaemonPool(max(1, options.concurrency))
         self.pending: list[Future] = []
         self.ready: deque[Proposal] = deque()
         self.closed = False
@@ -135,7 +140,7 @@ class LLMProposer:
         futures = [self._submit(context, k) for _ in range(n_calls)]
         out: list[Proposal] = []
         for future in futures:
-            out += future.result()
+            out += _result(future)
         if not out and not self.active:
             return self._fallback_propose(context)
         return out[: context.n]
@@ -146,7 +151,7 @@ class LLMProposer:
             done = [f for f in self.pending if f.done()]
             self.pending = [f for f in self.pending if not f.done()]
         for future in done:
-            self.ready.extend(future.result())
+            self.ready.extend(_result(future))
         while len(self.ready) > MAX_PENDING_PROPOSALS:
             self.ready.popleft()
         if self.active:
@@ -168,7 +173,8 @@ class LLMProposer:
         if self.closed:
             return
         self.closed = True
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.cancel.set()
+        self.executor.shutdown(timeout=2.0)
         self._save_stats()
         if self.on_close:
             self.on_close()
@@ -190,8 +196,21 @@ class LLMProposer:
     def _settings(self, k: int) -> dict[str, Any]:
         return {"temperature": self.options.temperature, "max_tokens": self.options.reply_tokens,
                 "stop": self._stop_sequences(k),
-                "grammar": law_grammar(self.info.features, len(self.info.targets), k)
+                "grammar": law_grammar(self.info.features, len(self.info.targets), k, max_chars=self._grammar_chars(k))
                 if self.grammar_on else None}
+
+    def _grammar_chars(self, k: int) -> int | None:
+        """Small models (compact mode) get a grammar whose longest answer fits max_tokens (a token is >= 1 character)."""
+        if not self.compact:
+            return None
+        budget = self.options.reply_tokens
+        if not self._shape_said:
+            self._shape_said = True
+            shape = bounded_shape(self.info.features, len(self.info.targets), k, budget)
+            if not shape.fits:
+                self.log(f"warning: reply_tokens={budget} is too few for a complete law over these feature names "
+                         f"(the shortest grammar shape needs {shape.length}); replies may be cut off")
+        return budget
 
     def _stop_sequences(self, k: int) -> list[str] | None:
         """Small models ramble after the answer: stop at the end of the line (or the blank line after k lines)."""
@@ -210,11 +229,10 @@ class LLMProposer:
         record: dict[str, Any] = {"time": time.time(), "iteration": iteration, "model": self.model, "seed": seed,
                                   "settings": {**settings, "grammar": bool(settings["grammar"])}, "messages": messages}
         cached = self.cache.get(key)
-        attempts = 0
         if cached is not None:
-            reply = Reply(**cached)
+            reply = capped(Reply(**cached))
             self.usage.add(cached_calls=1)
-            record["cached"] = True
+            record.update(cached=True, key=key)
         else:
             reply, attempts, error = self._request(messages, settings, seed)
             record.update(cached=False, attempts=attempts)
@@ -224,25 +242,42 @@ class LLMProposer:
                 return []
             # a refused grammar changed the settings: cache under the settings actually used
             key = cache_key(self.model, messages, self._settings(k), seed)
+            record["key"] = key
             self.cache.put(key, asdict(reply))
             self.usage.add(calls=1, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
                            cost=reply.cost or 0.0, cost_unknown_calls=int(reply.cost is None))
-        candidates = answers.extract(reply.text, self.info.features, self.info.targets, self.info.parameter_budget)
-        good = [c for c in candidates if c.ok]
-        bad = [c for c in candidates if not c.ok]
-        self.usage.add(parsed=len(good), rejected=len(bad))
-        self._count_usable(bool(good))
+        try:
+            proposals, bad = self._read_reply(reply.text)
+        except Exception as err:  # a reply must never abort the run, whatever the parser or printer does with it
+            proposals, bad = [], [answers.Candidate(raw="", formula="(the whole reply)",
+                                                    error=f"could not be read ({type(err).__name__}: {err})"[:300])]
+        self.usage.add(parsed=len(proposals), rejected=len(bad))
+        self._count_usable(bool(proposals))
         for c in bad:
             self.rejections.append(prompts.Rejection(c.formula, c.error))
-        proposals = [Proposal(formulas=tuple(to_text(e) for e in c.law.expressions), origin=self.name,
-                              rationale=c.rationale) for c in good if c.law is not None]
-        record.update(reply=reply.text, finish_reason=reply.finish_reason, prompt_tokens=reply.prompt_tokens,
-                      completion_tokens=reply.completion_tokens, cost=reply.cost,
+        # the reply text is stored once: in this transcript line (the run's cache reads it back from here)
+        record.update(reply=None if cached is not None else reply.text, finish_reason=reply.finish_reason,
+                      prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens, cost=reply.cost,
                       parsed=[{"formula": p.text, "rationale": p.rationale} for p in proposals],
                       rejected=[{"text": c.formula, "error": c.error} for c in bad],
                       seconds=round(time.monotonic() - started, 3))
         self._transcribe(record)
         return proposals
+
+    def _read_reply(self, text: str) -> tuple[list[Proposal], list[answers.Candidate]]:
+        """Laws in a reply (as proposals) and the attempts that were rejected."""
+        candidates = answers.extract(text, self.info.features, self.info.targets, self.info.parameter_budget)
+        proposals, bad = [], [c for c in candidates if not c.ok]
+        for c in candidates:
+            if c.ok and c.law is not None:
+                try:
+                    formulas = tuple(to_text(e) for e in c.law.expressions)
+                except (ValueError, TypeError, RecursionError) as err:
+                    c.law, c.error = None, f"could not be printed ({type(err).__name__})"
+                    bad.append(c)
+                    continue
+                proposals.append(Proposal(formulas=formulas, origin=self.name, rationale=c.rationale))
+        return proposals, bad
 
     def _request(self, messages: list[dict], settings: dict[str, Any], seed: int) -> tuple[Reply | None, int, str]:
         """One call with retries; updates the circuit breaker. Returns (reply, attempts, error)."""
@@ -254,11 +289,13 @@ class LLMProposer:
                 return None, attempts, error or self.stopped
             attempts += 1
             try:
-                reply = client.complete(messages, max_tokens=settings["max_tokens"], temperature=settings["temperature"],
-                                        stop=settings["stop"], seed=seed, grammar=settings["grammar"],
-                                        timeout=self.options.timeout)
+                reply = complete_within(client, messages, timeout=self.options.timeout, cancel=self.cancel,
+                                        max_tokens=settings["max_tokens"], temperature=settings["temperature"],
+                                        stop=settings["stop"], seed=seed, grammar=settings["grammar"])
             except LLMCallError as err:
                 error = str(err)
+                if self.cancel.is_set():
+                    return None, attempts, error
                 if settings["grammar"] and err.status in (400, 422) and self.options.grammar == "auto":
                     self.log(f"the server refused the grammar ({error}); continuing without it")
                     self.grammar_on = False
@@ -269,7 +306,8 @@ class LLMProposer:
                     break
                 wait = err.retry_after if err.retry_after is not None else self.options.backoff * 2 ** (attempts - 1)
                 self.usage.add(retries=1)
-                time.sleep(min(wait, self.options.max_backoff))
+                if self.cancel.wait(min(wait, self.options.max_backoff)):
+                    return None, attempts, error
                 continue
             with self.lock:
                 self.consecutive_failures = 0
@@ -279,8 +317,13 @@ class LLMProposer:
             self.consecutive_failures += 1
             self.last_error = error
             failures = self.consecutive_failures
+            first_of_its_kind = error.split(":")[0] not in self.failures_said
+            self.failures_said.add(error.split(":")[0])
         if failures >= self.options.breaker:
             self._stop(f"{failures} consecutive failed calls (last: {error})")
+        elif first_of_its_kind:  # say so at once, not only when the breaker trips (the run may end first)
+            self.log(f"an LLM call to {self.model} failed after {attempts} attempt(s): {error}; "
+                     "the run goes on (other proposals fill the batch)")
         return None, attempts, error
 
     def _count_usable(self, usable: bool) -> None:
@@ -324,6 +367,14 @@ class LLMProposer:
         if self.run_dir is not None and self.run_dir.exists():
             with self.lock:
                 write_json(self.run_dir / STATS, self.stats())
+
+
+def _result(future: Future) -> list[Proposal]:
+    """A call's proposals; a call cancelled by close() has none."""
+    try:
+        return future.result()
+    except CancelledError:
+        return []
 
 
 class HybridProposer:
@@ -399,8 +450,9 @@ def build_llm_proposer(name: str, info: TaskInfo, *, seed: int = 0, run_dir: Pat
         _log(f"started the local model (SmolLM2-135M) at {server.api_base}")
         opts = replace(opts, api_base=server.api_base, model=opts.model or MODEL_STRING,
                        client="openai" if opts.client == "auto" else opts.client,
-                       # a 135M model writes one usable law per short reply at best (see docs/llm.md)
-                       laws_per_call=options.get("laws_per_call") or 1, reply_tokens=options.get("reply_tokens") or 64,
+                       # a 135M model writes one usable law per short reply at best (see docs/llm.md); the
+                       # grammar is bounded to reply_tokens characters, and 128 admit 'E + A*x^(-a)' shapes
+                       laws_per_call=options.get("laws_per_call") or 1, reply_tokens=options.get("reply_tokens") or 128,
                        concurrency=options.get("concurrency") or 1, timeout=options.get("timeout") or 120.0)
         on_close = server.stop
     try:

@@ -29,6 +29,7 @@ test score never enters.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
@@ -37,6 +38,8 @@ FOLD_FLOOR = -1.0
 PARSIMONY_TOLERANCE = 0.1  # a simpler law may be up to 10% worse in selection NMSE
 MAX_FINALISTS = 10
 READABILITY_COST = 8  # nodes charged per parameter in two roles and per odd construct
+RACE_TOP = 10  # racing keeps a candidate if its screen could still place it among this many
+RACE_SLACK = 3.0  # ... allowing its validation NMSE this many times the current k-th best's
 
 
 class Ranked(Protocol):
@@ -115,6 +118,53 @@ def final_candidates(ranked: Sequence[Ranked], pareto: Sequence[Ranked], top_k: 
     best = choose_best(ranked, failures=failures)
     ordered = sorted(chosen.values(), key=rank_key)
     return [best] + [r for r in ordered if r.id != best.id][: limit - 1]
+
+
+@dataclass(frozen=True)
+class RaceLimits:
+    """What a screened candidate must show to earn the full evaluation (see :func:`race_limits`)."""
+
+    top: float  # screen NMSE that could still place it among the RACE_TOP best
+    complexity: tuple[int, ...] = ()  # ranked laws' complexities, ascending ...
+    simpler_best: tuple[float, ...] = ()  # ... and the best fold-1 NMSE at or below each
+
+
+def race_limits(ranked: Sequence[Any], top: int = RACE_TOP, slack: float = RACE_SLACK) -> RaceLimits:
+    """Racing: the limits a cheap screen (validation fold 1) must meet to earn the full evaluation.
+
+    A candidate could still win if it could reach the ``top`` best, or the
+    Pareto front of complexity against error (the parsimony rule picks the
+    simplest law near the best, so a simple law matters even when it is not
+    among the best). A screen has fewer starts and iterations than the full
+    fit, so it can underestimate a law, but rarely by a factor of ``slack``:
+    both limits allow that factor, keep every law that could still win and
+    drop the hopeless ones. Unlimited while fewer than ``top`` laws are ranked.
+    """
+    if len(ranked) < top:
+        return RaceLimits(math.inf)
+    kth = sorted(ranked, key=rank_key)[top - 1]
+    by_complexity = sorted(ranked, key=lambda r: r.complexity)
+    best, simpler = math.inf, []
+    for r in by_complexity:
+        best = min(best, max(1.0 - r.val_r2, 1e-12))
+        simpler.append(slack * best)
+    return RaceLimits(slack * max(1.0 - kth.val_r2, 1e-12), tuple(r.complexity for r in by_complexity),
+                      tuple(simpler))
+
+
+def could_still_win(screen_r2: float, complexity: int, limits: RaceLimits) -> bool:
+    """Whether a screen at ``screen_r2`` for a law of ``complexity`` meets :func:`race_limits`.
+
+    A screen that failed (no finite validation score: its few starts found no
+    usable fit) says nothing about the law, so it earns the full evaluation too.
+    """
+    if not math.isfinite(screen_r2):
+        return True
+    nmse = 1.0 - screen_r2
+    if nmse <= limits.top:
+        return True
+    i = bisect.bisect_right(limits.complexity, complexity)  # ranked laws at most this complex
+    return i == 0 or nmse <= limits.simpler_best[i - 1]
 
 
 @dataclass

@@ -1,0 +1,219 @@
+"""Ray, for benchmark cells and candidate evaluation past one machine.
+
+The only module that imports Ray (the optional extra ``lawagent[ray]``); it is
+loaded through :func:`lawagent.executor.ray_backend` when ``--executor ray``
+asks for it. Two engines with the contracts of their local counterparts:
+
+- :class:`RayCells` runs every benchmark cell as a Ray task of one CPU. A task
+  whose worker dies is started again by Ray (``max_retries``); the cell then
+  finds its half-written run folder and resumes it, so nothing is lost or
+  counted twice (see :mod:`lawagent.bench.executors`).
+- :class:`RayPool` evaluates candidates on Ray actors, like
+  :class:`lawagent.discovery.workers.WorkerPool`: the train-only shared data is
+  put in the object store once and each actor holds it; one job per actor at a
+  time, results in submission order, and an actor whose candidate passes the
+  hard timeout is killed and replaced. The same seed gives the same run.
+
+Lawagent must be installed on every node (``pip install 'lawagent[ray]'``);
+task folders and the benchmark folder are best on a filesystem every node
+mounts (a cell on a node without it runs in scratch space and ships its files
+back).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import ray
+from ray.exceptions import RayError
+
+from lawagent.discovery.workers import READY_TIMEOUT, JobFailure
+from lawagent.errors import LawagentError
+from lawagent.executor import Where
+
+CELL_RETRIES = 3  # a cell whose worker (or node) dies is started again this many times
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> Where:
+    """Join the Ray cluster at ``address`` ("auto": the one ``ray start`` made on this machine;
+    None: $RAY_ADDRESS when set, as inside a Ray job), or else start a Ray instance on this machine
+    with ``num_cpus`` CPUs (not Ray's default of joining whatever cluster runs here). A connection
+    this process already has is used as it is."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if not ray.is_initialized():
+        options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+        try:
+            if address:
+                ray.init(address=address, **options)
+            else:
+                ray.init(address="local", num_cpus=num_cpus or None, **options)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+            hint = " (start one with `ray start --head`)" if address else ""
+            raise LawagentError(f"cannot connect to {where}{hint}: {str(err).splitlines()[0] if str(err) else err}") from None
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    return Where("ray", len(nodes), cpus, address or "")
+
+
+# -- benchmark cells ----------------------------------------------------------------------------
+
+
+class RayCells:
+    """Benchmark cells as Ray tasks (``jobs`` > 0 caps how many are in flight)."""
+
+    def __init__(self, address: str | None = None, jobs: int = 0):
+        self.where = connect(address, num_cpus=jobs or None)
+        self.jobs = jobs
+
+    def run(self, bench_dir: str, todo: Sequence[tuple[str, int]], spec: dict[str, Any],
+            report: Callable[[dict[str, Any]], None]) -> None:
+        from lawagent.bench.executors import install_cell, run_cell_anywhere
+        from lawagent.bench.runner import cell_dir
+
+        cpus = max(1, int(spec.get("workers") or 0))  # a cell with its own worker processes asks for their CPUs
+        remote = ray.remote(run_cell_anywhere).options(num_cpus=cpus, max_retries=CELL_RETRIES)
+        queue = deque(todo)
+        limit = self.jobs or len(todo)
+        running: dict[Any, tuple[str, int]] = {}
+        try:
+            while queue or running:
+                while queue and len(running) < limit:
+                    task, seed = queue.popleft()
+                    running[remote.remote(bench_dir, task, seed, spec)] = (task, seed)
+                ready, _ = ray.wait(list(running), num_returns=1)
+                for ref in ready:
+                    task, seed = running.pop(ref)
+                    try:
+                        summary, files = ray.get(ref)
+                    except RayError as err:  # retries used up: the cell stays unfinished, resumed next time
+                        summary, files = {"task": task, "seed": seed, "status": "failed",
+                                          "error": f"{type(err).__name__}: {_first_line(err)}"}, None
+                    if files:
+                        install_cell(cell_dir(Path(bench_dir), task, seed), files)
+                    report(summary)
+                    if summary.get("status") == "interrupted":
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            for ref in running:
+                ray.cancel(ref, force=True)
+            raise
+
+
+# -- candidate evaluation -----------------------------------------------------------------------
+
+
+@ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)
+class _Evaluator:
+    """Holds ``fn`` and the shared data (resolved from the object store once) and runs one job at a time."""
+
+    def __init__(self, payload: tuple[Callable[[Any, Any], Any], Any]):
+        self.fn, self.shared = payload
+
+    def ready(self) -> str:
+        return socket.gethostname()
+
+    def run(self, job: Any) -> tuple[bool, Any]:
+        try:
+            return True, self.fn(self.shared, job)
+        except Exception as err:  # noqa: BLE001 - report, keep serving
+            return False, f"{type(err).__name__}: {err}"
+
+
+@dataclass
+class _Slot:
+    actor: Any
+    started: float
+    waiting: Any = None  # the ObjectRef awaited: ready() until the actor is up, then run(job)
+    ready: bool = False
+    job: int | None = None
+    deadline: float = 0.0
+
+
+class RayPool:
+    """:class:`~lawagent.discovery.workers.WorkerPool`'s contract on Ray actors (``workers`` None: one per CPU)."""
+
+    def __init__(self, fn: Callable[[Any, Any], Any], shared: Any, *, workers: int | None, timeout: float,
+                 address: str | None = None):
+        self.where = connect(address)
+        self.n = max(1, min(workers or self.where.cpus, self.where.cpus or 1))
+        self.timeout = float(timeout)
+        self.n_replaced = 0
+        self._payload = ray.put((fn, shared))  # once; every actor on a node reads the same copy
+        self._slots: list[_Slot] = []
+
+    def _ensure(self) -> None:
+        while len(self._slots) < self.n:
+            actor = _Evaluator.remote(self._payload)
+            self._slots.append(_Slot(actor, time.monotonic(), waiting=actor.ready.remote()))
+
+    def _replace(self, slot: _Slot, n_jobs: int) -> None:
+        ray.kill(slot.actor, no_restart=True)
+        self._slots.remove(slot)
+        self.n_replaced += 1
+        if not slot.ready and self.n_replaced > 3 * self.n + n_jobs:
+            raise RuntimeError("Ray evaluation actors fail to start (is lawagent installed on every node?)")
+        self._ensure()
+
+    def map(self, jobs: Sequence[Any]) -> list[Any]:
+        """Results in submission order; a job that timed out or took its actor down gives a JobFailure."""
+        self._ensure()
+        results: list[Any] = [None] * len(jobs)
+        queue = deque(range(len(jobs)))
+        while queue or any(s.job is not None for s in self._slots):
+            for s in self._slots:
+                if s.ready and s.job is None and queue:
+                    s.job = queue.popleft()
+                    s.waiting = s.actor.run.remote(jobs[s.job])
+                    s.deadline = time.monotonic() + self.timeout
+            by_ref = {s.waiting: s for s in self._slots if s.waiting is not None}
+            deadlines = [s.deadline if s.ready else s.started + READY_TIMEOUT for s in by_ref.values()]
+            wait_for = max(0.0, min(deadlines) - time.monotonic())
+            done, _ = ray.wait(list(by_ref), num_returns=1, timeout=min(wait_for, 1.0) + 0.01)
+            for ref in done:
+                s = by_ref[ref]
+                s.waiting = None
+                try:
+                    value = ray.get(ref)
+                except RayError as err:  # the actor died: its candidate is recorded, the actor replaced
+                    if s.job is not None:
+                        results[s.job] = JobFailure(f"worker crashed ({type(err).__name__})")
+                    self._replace(s, len(jobs))
+                    continue
+                if not s.ready:
+                    s.ready = True
+                    continue
+                ok, out = value
+                results[s.job] = out if ok else JobFailure(out)
+                s.job = None
+            now = time.monotonic()
+            for s in list(self._slots):
+                if s.job is not None and now > s.deadline:
+                    results[s.job] = JobFailure(f"timeout after {self.timeout:g}s")
+                    self._replace(s, len(jobs))
+                elif not s.ready and now > s.started + READY_TIMEOUT:
+                    self._replace(s, len(jobs))
+        return results
+
+    def close(self) -> None:
+        for s in self._slots:
+            ray.kill(s.actor, no_restart=True)
+        self._slots = []
+
+    def __enter__(self) -> "RayPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""

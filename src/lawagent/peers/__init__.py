@@ -1,0 +1,1 @@
+"""Peers: other discovery engines scored exactly like lawagent's laws, for the leaderboard."""
