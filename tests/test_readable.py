@@ -10,7 +10,7 @@ import pytest
 
 from lawagent.discovery.api import discover
 from lawagent.evaluate import FINAL_FIT, evaluate, reference_law
-from lawagent.fit.fitter import FitOptions
+from lawagent.fit.fitter import FitOptions, fit, predict
 from lawagent.law.law import Law
 from lawagent.readable import parameter_roles, penalty, readable_form
 from lawagent.readable.record import attach_readable, readable_record
@@ -64,21 +64,14 @@ def test_fold_and_names_follow_the_fields_conventions():
 
 def test_redundant_parameters_fold_into_one():
     task = load_task("sft_scaling_law")
-    law = Law.parse("2*A*B/(1 + (sft_data_size/s)^a) + E + c", task.features)
-    ev = evaluate(task, law, QUICK)
     train = task.train()
-    readable = readable_form(law, ev.fit.params_table(), train.X, train.groups)
+    law = Law.parse("2*A*B/(1 + (sft_data_size/s)^a) + E + c", task.features)  # 6 parameters, 4 degrees of freedom
+    fitted = fit(law, train.X, train.y, train.groups, QUICK)
+    readable = readable_form(law, fitted.params_table(), train.X, train.groups)
     assert readable.formula == "E + A/(1 + ((sft_data_size/1e4)/sft_data_size_0)**alpha)"
     assert readable.roles["A"]["from"] == "2*A*B" and readable.roles["E"]["from"] == "E + c"
-    pred = predict_readable(readable, task)
-    assert _relative_gap(pred, ev.fit.predict(train.X, train.groups)) <= 1e-8
-
-
-def predict_readable(readable, task):
-    from lawagent.fit.fitter import predict
-
-    train = task.train()
-    return predict(readable.law(task.features), readable.params, train.X, train.groups)
+    pred = predict(readable.law(task.features), readable.params, train.X, train.groups)
+    assert _relative_gap(pred, fitted.predict(train.X, train.groups)) <= 1e-8
 
 
 @pytest.mark.parametrize("formula, features, reused", [
