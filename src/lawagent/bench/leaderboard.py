@@ -197,6 +197,15 @@ def load_cells(bench_dir: Path) -> list[dict[str, Any]]:
     return cells
 
 
+def shown_formula(cell: dict[str, Any]) -> str:
+    """The cell's best law in readable form (stored in its final.json), else as the search wrote it."""
+    try:
+        best = json.loads((Path(cell["run_dir"]) / FINAL).read_text(encoding="utf-8")).get("best") or {}
+        return "; ".join(best["readable"]["formulas"])
+    except (KeyError, TypeError, OSError, ValueError):
+        return cell.get("formula", "")
+
+
 def _selection_score(cell: dict[str, Any]) -> float:
     """The cell's chosen law's selection score (from bench_cell.json, else final.json)."""
     v = cell.get("selection_score")
@@ -314,7 +323,7 @@ def build_leaderboard(bench_dir: Path, *, check: bool = True, reference: bool = 
             row.r2.append(float(r2))
             row.r2_by_seed[int(c["seed"])] = float(r2)
             row.selection_by_seed[int(c["seed"])] = _selection_score(c)
-            row.formula_by_seed[int(c["seed"])] = c.get("formula", "")
+            row.formula_by_seed[int(c["seed"])] = shown_formula(c)
             row.nmse.append(float(test["nmse"]) if _finite(test.get("nmse")) else math.inf)
             row.nmae.append(float(test["nmae"]) if _finite(test.get("nmae")) else math.inf)
             row.group_r2.append(float(test["group_r2"]) if _finite(test.get("group_r2")) else math.nan)

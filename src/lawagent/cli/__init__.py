@@ -13,7 +13,7 @@ from typing import Sequence
 from lawagent.errors import LawagentError
 
 # module name under lawagent.cli, in the order `lawagent --help` lists them
-COMMANDS = ["tasks_cmd", "evaluate_cmd", "discover_cmd", "bench_cmd", "export_cmd", "report_cmd", "bench_fit_cmd", "serve_local_cmd"]
+COMMANDS = ["tasks_cmd", "evaluate_cmd", "discover_cmd", "show_cmd", "bench_cmd", "export_cmd", "report_cmd", "bench_fit_cmd", "serve_local_cmd"]
 
 DESCRIPTION = """\
 lawagent discovers scaling laws: it evolves candidate formulas (sympy expressions),

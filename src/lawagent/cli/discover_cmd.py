@@ -163,19 +163,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render(result) -> str:
-    best = result.best
+    from lawagent.readable.record import readable_record
+
+    raw = result.best
+    best = readable_record(raw)
+    shown = {law.formula: readable_record(law).formula for law in result.laws}
     lines = [f"task {result.task_name}: {result.n_evaluated} candidates in {result.seconds:.0f}s"
              + (f" (stopped: {result.stopped})" if result.stopped else "")
              + (f", evaluated on {result.where}" if result.where else ""), "",
              "equations (Pareto front: complexity vs selection score; val R2 = first validation fold, "
-             "cv R2 = mean over the folds, fit R2 = on the fit rows)"]
-    rows = [[int(r.complexity), r.val_r2, getattr(r, "cv_r2", r.val_r2), r.fit_r2, r.formula]
+             "cv R2 = mean over the folds, fit R2 = on the fit rows; finalists in readable form)"]
+    rows = [[int(r.complexity), r.val_r2, getattr(r, "cv_r2", r.val_r2), r.fit_r2, shown.get(r.formula, r.formula)]
             for r in result.equations.itertuples()]
     lines.append(table(["complexity", "val R2", "cv R2", "fit R2", "formula"], rows, max_width=90))
     sel = best.selection or {}
     lines += ["", f"validation: {result.protocol}" if result.protocol else "",
-              f"best law: {best.formula}",
-              f"  {len(best.parameters)} parameters, complexity {best.complexity}, origin {best.origin or '-'}"]
+              f"best law: {best.formula}"]
+    if best is not raw:
+        lines.append(f"  as found: {raw.formula}")
+    lines.append(f"  {len(best.parameters)} parameters, complexity {best.complexity}, origin {best.origin or '-'}"
+                 f"; the law card: lawagent show {result.run_dir}")
     if sel:
         folds = ", ".join(_r2(v) for v in sel.get("fold_r2") or [])
         lines.append(f"  {sel.get('why', '')}: selection score {_r2(sel.get('score'))} = mean fold R2 "

@@ -8,6 +8,11 @@ import sys
 from lawagent.errors import LawagentError
 
 EPILOG = """\
+Laws are exported in their readable form (the one `lawagent show` prints): simplified,
+parameters named by role (E irreducible, A, B coefficients, alpha, beta exponents, N0 scales),
+large features written (N/1e9); it predicts exactly as the raw form. --form raw exports the
+law as the search wrote it.
+
 formats:
   sympy     readable sympy string and srepr, per target
   latex     the equation (symbolic; --group NAME or all substitutes fitted values) and a table of
@@ -43,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which law: best (default; csv: all), the N-th of the run's laws (1 = best), or all")
     p.add_argument("--group", default=None, metavar="NAME",
                    help="sympy/latex: substitute this group's fitted values ('all' = every group, latex only)")
+    p.add_argument("--form", default="readable", choices=["readable", "raw"],
+                   help="readable (default: simplified, parameters named by role, large features as (N/1e9)) or "
+                   "raw (as the search wrote it)")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE (atomically) instead of stdout")
     p.set_defaults(run=run)
 
@@ -53,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.group == "all" and args.format == "sympy":
         raise LawagentError("--group all applies to --format latex; for sympy give one group name")
     result = load_run(args.run_path)
-    text = export_run(result, args.format, args.which, group=args.group)
+    text = export_run(result, args.format, args.which, group=args.group, form=args.form)
     if args.output:
         path = write_text(args.output, text)
         print(f"wrote {path}", file=sys.stderr)

@@ -21,7 +21,7 @@ import hashlib
 
 import sympy
 
-from lawagent.law.law import Law
+from lawagent.law.law import Law, exact_numbers
 
 _MARK = sympy.Symbol("_x")
 _BLANK = sympy.Symbol("_p")
@@ -91,7 +91,7 @@ def _order(exprs: tuple[sympy.Expr, ...], params: list[str]) -> list[str]:
 
 
 def _normalise(expr: sympy.Expr, law: Law, features: set[str]) -> sympy.Expr:
-    expr = _exact_numbers(expr)
+    expr = exact_numbers(expr)
     counts: dict[str, int] = {}
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, sympy.Symbol) and node.name not in features:
@@ -118,18 +118,3 @@ def _normalise(expr: sympy.Expr, law: Law, features: set[str]) -> sympy.Expr:
         return expr.replace(lambda n: isinstance(n, (sympy.Mul, sympy.Add)), absorb)
     except (TypeError, ValueError, RecursionError):
         return expr
-
-
-def _exact_numbers(expr: sympy.Expr) -> sympy.Expr:
-    floats = {f for f in expr.atoms(sympy.Float)}
-    if not floats:
-        return expr
-    sub = {}
-    for f in floats:
-        v = float(f)
-        for den in (1, 2, 3, 4):
-            num = v * den
-            if abs(num - round(num)) < 1e-12 * max(1.0, abs(num)) and abs(num) < 1e6:
-                sub[f] = sympy.Rational(int(round(num)), den)
-                break
-    return expr.xreplace(sub) if sub else expr

@@ -33,6 +33,10 @@ from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
 from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
 from lawagent.proposers.seeds import SeedProposer
+from lawagent.proposers.blocks import FeatureKinds
+from lawagent.readable.record import attach_readable
+from lawagent.readable.roles import penalty
+from lawagent.sanity import sanity_checks, target_is_loss
 from lawagent.records import LawRecord, bound_pair
 from lawagent.runfolder.files import BEST, STATE, RunDir
 from lawagent.selection import rank
@@ -130,6 +134,7 @@ def run_search(
     budget_p = view.parameter_budget
     timeout = settings.candidate_timeout or max(20.0, 4 * fit_options.time_limit)
 
+    wide = FeatureKinds.from_ranges(view.features, info.feature_ranges).wide
     pop = Population()
     state = LoopState()
     extras: dict[int, dict[str, Any]] = {}  # id -> bounds/initial of the proposal
@@ -216,9 +221,10 @@ def run_search(
                 records = _evaluate(new, pool, shared, cache, next_id, it, race)
                 next_id += len(records)
                 stall = stall + 1 if not records else 0
-                for rec, (prop, key, _law) in zip(records, new):
+                for rec, (prop, key, law) in zip(records, new):
                     rec.key = key
                     rec.iteration = it
+                    rec.penalty = penalty(law.expressions, view.features, wide) if law is not None else 0
                     extras[rec.id] = {"bounds": dict(prop.bounds), "initial": dict(prop.initial)}
                 pop.extend(records)
                 run_dir.append_candidates(record_to_dict(r, extras[r.id]) for r in records)
@@ -376,9 +382,31 @@ def write_progress_files(run_dir: RunDir, pop: Population, state: LoopState, pro
 
 # -- final phase ------------------------------------------------------------------
 
-def final_candidates(pop: Population, top_k: int) -> list[CandidateRecord]:
-    """The finalists of ``pop``, the chosen law first (:func:`lawagent.selection.rank.final_candidates`)."""
-    return rank.final_candidates(pop.best(len(pop)), pop.pareto(), top_k)
+def final_candidates(pop: Population, top_k: int, failures: dict[int, int] | None = None) -> list[CandidateRecord]:
+    """The finalists of ``pop``, the chosen law first (:func:`lawagent.selection.rank.final_candidates`);
+    ``failures`` (:func:`sanity_failures`) lets sanity break ties in the parsimony band."""
+    return rank.final_candidates(pop.best(len(pop)), pop.pareto(), top_k, failures=failures)
+
+
+MAX_SANITY = 30  # candidates of the parsimony band checked for sanity, best first
+
+
+def sanity_failures(pop: Population, task: Task) -> dict[int, int]:
+    """id -> sanity checks failed, for the laws of the parsimony band (best first, at most
+    :data:`MAX_SANITY`), with the search's fitted values, on the training rows."""
+    ranked = pop.best(len(pop))
+    band = rank.near_best(ranked)[:MAX_SANITY] if ranked else []
+    train = task.train()
+    loss = target_is_loss(task)
+    out = {}
+    for r in band:
+        try:
+            law = parse_proposal(Proposal(tuple(r.formula.split("; "))), task.features, task.targets,
+                                 task.parameter_budget)
+            out[r.id] = sanity_checks(law, r.params, train, task.scale, loss).failures
+        except LawagentError:
+            out[r.id] = 0
+    return out
 
 
 def finalize(
@@ -396,7 +424,8 @@ def finalize(
     ``task.test()`` is called; each law keeps the numbers that placed it. A task without
     test rows (``Task.without_test``) gets the same laws, with no test scores.
     """
-    finalists = final_candidates(pop, top_k)
+    failures = sanity_failures(pop, task)  # training rows only: the test rows are not read yet
+    finalists = final_candidates(pop, top_k, failures)
     if not finalists:
         errors = [r.error for r in pop.records if r.error]
         common = max(set(errors), key=errors.count) if errors else "no candidates were evaluated"
@@ -408,7 +437,8 @@ def finalize(
     laws: list[LawRecord] = []
     notes: list[str] = []
     top_score = max(r.score for r in finalists) if finalists else 0.0
-    why = {r.id: rank.explain(r, finalists[0], top_score, i) for i, r in enumerate(finalists)}
+    why = {r.id: rank.explain(r, finalists[0], top_score, i, failures) for i, r in enumerate(finalists)}
+    loss = target_is_loss(task)
     for r in finalists:
         extra = extras.get(r.id, {})
         try:
@@ -421,15 +451,27 @@ def finalize(
             continue
         rec = LawRecord.from_evaluation(ev, task, val_r2=r.val_r2, origin=r.origin,
                                         selection=why[r.id].as_dict())
+        _readable(rec, train, notes)
+        rec.sanity = sanity_checks(law, rec.params, train, task.scale, loss).to_dict()
         laws.append(rec)
     reference = None
     if with_reference and task.reference is not None:
         try:
             ev = _final_evaluation(task, reference_law(task), train, test, options)
             reference = LawRecord.from_evaluation(ev, task, origin="reference")
+            _readable(reference, train, notes)
+            reference.sanity = sanity_checks(ev.law, reference.params, train, task.scale, loss).to_dict()
         except LawagentError as err:
             notes.append(f"reference law: {err}")
     return laws, reference, notes
+
+
+def _readable(record: LawRecord, train, notes: list[str]) -> None:
+    """Store the record's readable form (computed and checked on the training rows)."""
+    try:
+        attach_readable(record, train)
+    except LawagentError as err:
+        notes.append(f"readable form of {record.formula!r}: {err}")
 
 
 def _final_evaluation(task: Task, law, train, test, options) -> Evaluation:

@@ -28,7 +28,7 @@ def _json_dict(record: LawRecord, meta: Mapping[str, Any] | None) -> dict[str, A
     data.update(record.to_dict())
     data["targets"] = targets_of(record)
     if meta:
-        data.update(json_safe({k: v for k, v in meta.items() if k in ("task", "run")}))
+        data.update(json_safe({k: v for k, v in meta.items() if k in ("task", "run", "raw")}))
     return data
 
 

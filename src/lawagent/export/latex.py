@@ -37,8 +37,7 @@ def to_latex(record: LawRecord, group: str | None = None, *, digits: int = 4, ta
              equation_env: bool = True) -> str:
     """LaTeX of the law: symbolic, or with ``group``'s fitted values ('all' = one equation per group);
     ``table`` appends a tabular of fitted values per group."""
-    law = record.law()
-    names = {sympy.Symbol(n): latex_name(n) for n in (*record.features, *law.parameters)}
+    law, names = _latex_law(record)
     groups = list(record.params) if group == "all" else ([] if group is None else [group])
     blocks = []
     blocks.append(_latex_equations(record, law.expressions, names, None, equation_env))
@@ -48,6 +47,31 @@ def to_latex(record: LawRecord, group: str | None = None, *, digits: int = 4, ta
     if table and record.params:
         blocks.append(_latex_table(record, law, names, digits))
     return "\n\n".join(blocks) + "\n"
+
+
+_SCALED = re.compile(r"\((\w+)/1e(-?\d+)\)")
+
+
+def _latex_law(record: LawRecord) -> tuple[Law, dict[sympy.Symbol, str]]:
+    """The law and the LaTeX name of each symbol; a readable form's ``(N/1e9)`` is set as one
+    :math:`(N/10^{9})` factor, not multiplied out."""
+    features = set(record.features)
+    scaled: dict[str, str] = {}
+
+    def mark(m: re.Match) -> str:
+        feature, k = m.group(1), int(m.group(2))
+        if feature not in features:
+            return m.group(0)
+        name = f"{feature}__over_1e{k}".replace("-", "m")
+        scaled[name] = "\\frac{%s}{10^{%d}}" % (latex_name(feature), k)
+        return f"({name})"  # keeps a function's own parenthesis: log(N/1e9)
+
+    formulas = [_SCALED.sub(mark, text) for text in record.formulas]
+    law = Law.parse(formulas, [*record.features, *scaled],
+                    targets=record.targets if len(record.targets) > 1 else None)
+    names = {sympy.Symbol(n): latex_name(n) for n in (*record.features, *law.parameters)}
+    names.update({sympy.Symbol(n): tex for n, tex in scaled.items()})
+    return law, names
 
 
 def _latex_equations(record, exprs, names, group, env) -> str:

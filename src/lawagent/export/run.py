@@ -13,10 +13,12 @@ from lawagent.export.latex import latex_escape, to_latex
 from lawagent.export.python import to_python
 from lawagent.export.sldbench import to_sldbench
 from lawagent.export.sympy import to_sympy, to_sympy_text
+from lawagent.readable.record import readable_record
 from lawagent.records import LawRecord
 from lawagent.runfolder.run import Run
 
 FORMATS = ("sympy", "latex", "python", "json", "csv", "sldbench")
+FORMS = ("readable", "raw")
 
 
 class LawExport:
@@ -45,20 +47,27 @@ class LawExport:
         return self.record.predict(X, groups)
 
 
-def export_run(run: Run, fmt: str, which: str | int | None = None, *, group: str | None = None) -> str:
-    """Render the selected laws of a run in one format (see :data:`FORMATS`)."""
+def export_run(run: Run, fmt: str, which: str | int | None = None, *, group: str | None = None,
+               form: str = "readable") -> str:
+    """Render the selected laws of a run in one format (see :data:`FORMATS`), in their readable form
+    (``form="raw"``: as the search wrote them)."""
     if fmt not in FORMATS:
         raise LawagentError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if form not in FORMS:
+        raise LawagentError(f"unknown form {form!r}; choose one of {', '.join(FORMS)}")
     if which is None:
         which = "all" if fmt == "csv" else "best"
-    chosen = run.select(which)
+    selected = run.select(which)
+    shown = shown_laws(run, [rec for _, rec in selected]) if form == "readable" else [rec for _, rec in selected]
+    chosen = [(rank, law) for (rank, _), law in zip(selected, shown)]
     if fmt == "csv":
-        return to_csv(chosen)
+        return to_csv(chosen, raw=[rec for _, rec in selected])
     if fmt == "json":
+        metas = [run.meta(rank) | ({"raw": {"formulas": raw.formulas, "params": raw.params}} if law is not raw else {})
+                 for (rank, raw), (_, law) in zip(selected, chosen)]
         if len(chosen) == 1:
-            rank, rec = chosen[0]
-            return to_json(rec, run.meta(rank))
-        return to_json_many([(rec, run.meta(rank)) for rank, rec in chosen])
+            return to_json(chosen[0][1], metas[0])
+        return to_json_many([(rec, meta) for (_, rec), meta in zip(chosen, metas)])
     if fmt in ("python", "sldbench"):
         if len(chosen) != 1:
             raise LawagentError(f"--format {fmt} writes one law: use --which best or --which N")
@@ -77,6 +86,18 @@ def export_run(run: Run, fmt: str, which: str | int | None = None, *, group: str
         else:
             parts.append(f"% {latex_escape(title)}\n{to_latex(rec, group)}")
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+def shown_laws(run: Run, records: list[LawRecord]) -> list[LawRecord]:
+    """``records`` in readable form: stored in the run, else computed from the task's training rows
+    (the raw record where neither is possible)."""
+    train = None
+    if any(not rec.readable for rec in records):
+        try:
+            train = run.task().train()
+        except LawagentError:
+            train = None  # the task cannot be rebuilt here (a moved CSV): show the raw laws
+    return [readable_record(rec, train) for rec in records]
 
 
 def _title(run: Run, rank: int, rec: LawRecord) -> str:

@@ -29,6 +29,19 @@ def complexity(expr: sympy.Expr) -> int:
     return sum(1 for _ in sympy.preorder_traversal(expr))
 
 
+def exact_numbers(expr: sympy.Expr) -> sympy.Expr:
+    """Floats that are small-denominator rationals become exact (``x^0.5`` is ``sqrt(x)``)."""
+    sub = {}
+    for f in expr.atoms(sympy.Float):
+        v = float(f)
+        for den in (1, 2, 3, 4):
+            num = v * den
+            if abs(num - round(num)) < 1e-12 * max(1.0, abs(num)) and abs(num) < 1e6:
+                sub[f] = sympy.Rational(int(round(num)), den)
+                break
+    return expr.xreplace(sub) if sub else expr
+
+
 @dataclass(frozen=True, eq=False)
 class Law:
     """One expression per target; the free symbols that are not features are parameters.

@@ -3,8 +3,10 @@
 It starts from building blocks (:mod:`lawagent.proposers.blocks`: generic motifs
 and, unless ``blocks="generic"``, the literature's law families) instantiated
 over the task's features, then evolves the population it is
-shown: mutate a subtree, insert or drop a term, tie or untie parameters,
-swap a feature for its log, cross over terms between parents, simplify.
+shown: mutate a subtree, insert or drop a term, tie parameters of one role or untie them,
+swap a feature for its log, cross over terms between parents, simplify, and
+separate a parameter that plays two roles into two (the readable form; such
+parents are picked less often, see :func:`fitness`).
 Every child is parsed back through the law language and kept within the
 parameter budget. Children inherit their parent's fitted values as starting
 points, so a mutation rarely fits worse than its parent did.
@@ -22,6 +24,8 @@ from lawagent.errors import FormulaError
 from lawagent.law.law import Law, symbol, to_text
 from lawagent.proposers.base import CandidateRecord, Proposal, ProposalContext, TaskInfo
 from lawagent.proposers.blocks import POSITIVE, FeatureKinds, Gene, Names, instantiate, random_term, raw_wide_term
+from lawagent.readable.roles import parameter_roles, split_roles
+from lawagent.selection import rank
 
 Genome = list[Gene]  # one gene per target
 
@@ -118,9 +122,10 @@ class SymbolicProposer:
             ("mutate", self._op_mutate_subtree), ("insert", self._op_insert_term), ("drop", self._op_drop_term),
             ("tie", self._op_tie), ("untie", self._op_untie), ("log", self._op_log_feature),
             ("crossover", None), ("simplify", self._op_simplify), ("constant", self._op_constant),
-            ("interact", self._op_interact),
+            ("interact", self._op_interact), ("separate", self._op_separate_roles),
         ]
-        weights = np.array([3, 3, 1.5, 1, 1, 1, 2, 0.5, 1, 1.5])
+        # a parent with a parameter in two roles is rewritten into the two-parameter form more often
+        weights = np.array([3, 3, 1.5, 1, 1, 1, 2, 0.5, 1, 1.5, 3 if parent.penalty else 0])
         name, op = ops[int(rng.choice(len(ops), p=weights / weights.sum()))]
         if name == "crossover":
             other = _tournament(parents, rng)
@@ -164,9 +169,16 @@ class SymbolicProposer:
         return Gene(sympy.Add(*[x for x in terms if x is not drop]), gene.bounds)
 
     def _op_tie(self, gene: Gene, rng, t) -> Gene | None:
-        params = self._params(gene.expr)
-        if len(params) < 2:
+        """Two parameters of the same role become one (a shared exponent); never an offset tied to a scale,
+        which would make one parameter play two roles."""
+        roles = parameter_roles([gene.expr], self.features)
+        by_role: dict[str, list[sympy.Symbol]] = {}
+        for p in self._params(gene.expr):
+            by_role.setdefault(roles.role(p.name), []).append(p)
+        pairs = [ps for ps in by_role.values() if len(ps) >= 2]
+        if not pairs:
             return None
+        params = pairs[int(rng.integers(len(pairs)))]
         i, j = rng.choice(len(params), 2, replace=False)
         p, q = params[int(i)], params[int(j)]
         return Gene(gene.expr.xreplace({q: p}), {k: v for k, v in gene.bounds.items() if k != q.name})
@@ -190,6 +202,16 @@ class SymbolicProposer:
             return node
 
         return Gene(once(gene.expr), gene.bounds)
+
+    def _op_separate_roles(self, gene: Gene, rng, t) -> Gene | None:
+        """A parameter in two roles (a coefficient that is also an exponent) becomes two parameters."""
+        reused = parameter_roles([gene.expr], self.features).reused
+        if not reused:
+            return None
+        name = reused[int(rng.integers(len(reused)))]
+        role = parameter_roles([gene.expr], self.features).kinds(name)[1]
+        fresh = self._names(gene, t).new("exp" if role in ("exponent", "rate") else "coef")
+        return Gene(split_roles(gene.expr, self.features, name, fresh), gene.bounds)
 
     def _op_log_feature(self, gene: Gene, rng, t) -> Gene | None:
         feats = [f for f in self.kinds.positive if symbol(f) in gene.expr.free_symbols and not _inside_log(gene.expr, symbol(f))]
@@ -289,8 +311,9 @@ def _inside_log(expr: sympy.Expr, x: sympy.Symbol) -> bool:
 
 
 def fitness(c: CandidateRecord) -> float:
-    """Validation NMSE inflated by 1% per node: parsimony pressure against bloat (lower is better)."""
-    return (1.0 - c.score) * (1.0 + 0.01 * c.complexity)
+    """Validation NMSE inflated by 1% per node, readability penalties charged as nodes
+    (:func:`lawagent.selection.rank.cost`): parsimony pressure against bloat and unreadable forms (lower is better)."""
+    return (1.0 - c.score) * (1.0 + 0.01 * rank.cost(c))
 
 
 def _tournament(parents: list[CandidateRecord], rng: np.random.Generator, k: int = 3) -> CandidateRecord:

@@ -10,7 +10,21 @@ selection NMSE (1 − score) is within 10% of the best one: validation
 differences that small are noise at extrapolation, and the simpler law
 extrapolates more safely (the one-standard-error rule of model selection).
 
-Everything here reads validation numbers only; a test score never enters.
+*Simplicity* is the node count plus :data:`READABILITY_COST` nodes for each
+parameter playing two roles and each odd construct
+(:func:`lawagent.readable.roles.penalty`, the candidate's ``penalty``): of two
+laws that validate alike, the one a scientist can read wins.
+
+Among the laws inside that 10% band, physical sanity breaks ties before
+simplicity: the law failing fewer of the checks of :mod:`lawagent.sanity`
+(monotone where the training data are, a finite irreducible loss, no change of
+sign past the data; computed from training rows and fitted values only) is
+preferred. It is a *soft* tie-breaker: it never lifts a law from outside the
+band, and without sanity counts (``failures`` not given) the rule is the plain
+parsimony rule.
+
+Everything here reads validation numbers and training information only; a
+test score never enters.
 """
 
 from __future__ import annotations
@@ -18,11 +32,12 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 FOLD_FLOOR = -1.0
 PARSIMONY_TOLERANCE = 0.1  # a simpler law may be up to 10% worse in selection NMSE
 MAX_FINALISTS = 10
+READABILITY_COST = 8  # nodes charged per parameter in two roles and per odd construct
 RACE_TOP = 10  # racing keeps a candidate if its screen could still place it among this many
 RACE_SLACK = 3.0  # ... allowing its validation NMSE this many times the current k-th best's
 
@@ -32,6 +47,7 @@ class Ranked(Protocol):
 
     id: int
     complexity: int
+    penalty: int  # parameters in two roles + odd constructs (lawagent.readable.roles.penalty)
 
     @property
     def score(self) -> float: ...
@@ -52,16 +68,28 @@ def selection_score(val_r2: float, fold_r2: Sequence[float], probe: float) -> fl
     return cv_r2(val_r2, fold_r2) - probe
 
 
+def cost(r: Ranked) -> int:
+    """Simplicity as ranking reads it: nodes, plus :data:`READABILITY_COST` per readability penalty."""
+    return r.complexity + READABILITY_COST * int(getattr(r, "penalty", 0) or 0)
+
+
 def rank_key(r: Ranked) -> tuple[float, int, int]:
     """Higher selection score first, then simpler, then older (deterministic for a seed)."""
-    return (-r.score, r.complexity, r.id)
+    return (-r.score, cost(r), r.id)
 
 
-def choose_best(records: Sequence[Ranked], tolerance: float = PARSIMONY_TOLERANCE) -> Ranked:
-    """The simplest record whose selection NMSE is within ``tolerance`` of the best one."""
+def near_best(records: Sequence[Ranked], tolerance: float = PARSIMONY_TOLERANCE) -> list[Ranked]:
+    """The records whose selection NMSE is within ``tolerance`` of the best one (the parsimony band)."""
     top = min(records, key=rank_key)
-    near = [r for r in records if r.score >= parsimony_limit(top.score, tolerance)]
-    return min(near, key=lambda r: (r.complexity, -r.score, r.id))
+    return [r for r in records if r.score >= parsimony_limit(top.score, tolerance)]
+
+
+def choose_best(records: Sequence[Ranked], tolerance: float = PARSIMONY_TOLERANCE,
+                failures: Mapping[int, int] | None = None) -> Ranked:
+    """In the parsimony band: the record failing fewest sanity checks (``failures``: id -> count), then the
+    simplest, then the best scored."""
+    failures = failures or {}
+    return min(near_best(records, tolerance), key=lambda r: (failures.get(r.id, 0), cost(r), -r.score, r.id))
 
 
 def parsimony_limit(best_score: float, tolerance: float = PARSIMONY_TOLERANCE) -> float:
@@ -70,11 +98,12 @@ def parsimony_limit(best_score: float, tolerance: float = PARSIMONY_TOLERANCE) -
 
 
 def final_candidates(ranked: Sequence[Ranked], pareto: Sequence[Ranked], top_k: int,
-                     cap: int = MAX_FINALISTS) -> list[Ranked]:
+                     cap: int = MAX_FINALISTS, failures: Mapping[int, int] | None = None) -> list[Ranked]:
     """The chosen law first, then the top ``top_k`` and the Pareto front by rank, at most ``max(cap, top_k)``.
 
     ``ranked`` are all successful candidates; ``pareto`` the front of
-    complexity against selection score.
+    complexity against selection score; ``failures`` the sanity-check failures
+    of the candidates in the parsimony band (see :func:`choose_best`).
     """
     if not ranked:
         return []
@@ -86,7 +115,7 @@ def final_candidates(ranked: Sequence[Ranked], pareto: Sequence[Ranked], top_k: 
         if len(chosen) >= limit:
             break
         chosen.setdefault(r.id, r)
-    best = choose_best(ranked)
+    best = choose_best(ranked, failures=failures)
     ordered = sorted(chosen.values(), key=rank_key)
     return [best] + [r for r in ordered if r.id != best.id][: limit - 1]
 
@@ -147,21 +176,29 @@ class Selection:
     fold_r2: list[float] = field(default_factory=list)  # R² per fold, fold 1 first
     probe: float = 0.0  # share of implausible extrapolations, subtracted from cv_r2
     why: str = ""
+    penalty: int = 0  # readability penalty charged as READABILITY_COST nodes each
+    sanity_failures: int | None = None  # sanity checks failed (laws of the parsimony band only)
 
     def as_dict(self) -> dict[str, Any]:
         return {"score": self.score, "cv_r2": self.cv_r2, "fold_r2": list(self.fold_r2), "probe": self.probe,
-                "why": self.why}
+                "why": self.why, "penalty": self.penalty, "sanity_failures": self.sanity_failures}
 
 
-def explain(record: Any, best: Ranked, top_score: float, rank: int) -> Selection:
+def explain(record: Any, best: Ranked, top_score: float, rank: int,
+            failures: Mapping[int, int] | None = None) -> Selection:
     """The :class:`Selection` of a finalist ``record``; ``best`` is the chosen law, ``top_score`` the highest score."""
+    failures = failures or {}
     if record.id == best.id:
         if record.score >= top_score:
             why = "chosen: the highest selection score"
         else:
-            why = (f"chosen: the simplest law (complexity {record.complexity}) whose selection NMSE is within "
+            saner = (f" and failing {failures.get(record.id, 0)} sanity check(s), fewest in the band"
+                     if failures and max(failures.values()) > failures.get(record.id, 0) else "")
+            why = (f"chosen: the simplest law (complexity {record.complexity}, readability penalty "
+                   f"{int(getattr(record, 'penalty', 0) or 0)}){saner} whose selection NMSE is within "
                    f"{PARSIMONY_TOLERANCE:.0%} of the best (score {top_score:.4f}; limit "
                    f"{parsimony_limit(top_score):.4f})")
     else:
         why = f"finalist {rank + 1}: by selection score"
-    return Selection(record.score, record.cv_r2, [record.val_r2, *record.fold_r2], record.probe_violation, why)
+    return Selection(record.score, record.cv_r2, [record.val_r2, *record.fold_r2], record.probe_violation, why,
+                     int(getattr(record, "penalty", 0) or 0), failures.get(record.id))
