@@ -103,10 +103,11 @@ def evaluate_candidate(
             bad = [g for g, f in result.groups.items() if not f.ok]
             record.error = f"fit failed on group(s) {', '.join(bad[:3])}"
         else:
-            fit_scores = score(fit_split.y, result.predict(fit_split.X, fit_split.groups), fit_split.groups)
+            # pooled R² only: per-group errors are for reports, not for ranking thousands of candidates
+            fit_scores = score(fit_split.y, result.predict(fit_split.X, fit_split.groups))
             record.fit_r2 = fit_scores.r2
             if len(val_split):
-                val_scores = score(val_split.y, result.predict(val_split.X, val_split.groups), val_split.groups)
+                val_scores = score(val_split.y, result.predict(val_split.X, val_split.groups))
             else:
                 val_scores = fit_scores
             record.val_r2 = val_scores.r2
@@ -150,7 +151,7 @@ def _fold_r2(law: Law, fit_split: DataSplit, val_split: DataSplit, options: FitO
         result = fit(law, fit_split.X, fit_split.y, fit_split.groups, options)
         if not result.ok:
             return -1.0
-        scores = score(val_split.y, result.predict(val_split.X, val_split.groups), val_split.groups)
+        scores = score(val_split.y, result.predict(val_split.X, val_split.groups))
     except (LawagentError, ArithmeticError, ValueError, TypeError, np.linalg.LinAlgError, RecursionError,
             MemoryError):
         return -1.0
