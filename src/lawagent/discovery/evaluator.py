@@ -28,6 +28,7 @@ from lawagent.law.law import Law
 from lawagent.proposers.base import CandidateRecord, Proposal
 from lawagent.scoring import score
 from lawagent.selection.probe import violation
+from lawagent.selection.rank import RaceLimits, could_still_rank
 from lawagent.task import DataSplit
 
 # The search fits thousands of candidates: fewer starts than a final fit.
@@ -36,7 +37,7 @@ SEARCH_FIT = FitOptions(n_starts=24, n_refine=4, max_iter=100, time_limit=5.0)
 SCREEN_FIT = FitOptions(n_starts=8, n_refine=2, max_iter=30, time_limit=2.0)
 SCREEN_ROWS = 1500  # fit rows above which the screen fits on an even subsample of each group
 
-FULL, SCREEN = "full", "screen"
+FULL, FOLD1, SCREEN = "full", "fold1", "screen"  # racing's stages, dearest first
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,16 @@ def evaluate_candidate(
     iteration: int = 0,
     extra_folds: Sequence[tuple[DataSplit, DataSplit]] = (),
     stage: str = FULL,
+    limits: RaceLimits | None = None,
 ) -> CandidateRecord:
     """Fit ``proposal`` per group on ``fit_split``, score pooled on ``val_split``. Never raises.
 
     ``extra_folds`` are further (fit, validation) pairs one scale step down
     (:meth:`lawagent.selection.protocol.Protocol.folds`); their R² go to ``record.fold_r2``, and a
     law that cannot be fitted or scored on one counts as R² = -1 there. ``stage="screen"`` is the
-    cheap first look of racing: fold 1 only, :data:`SCREEN_FIT`, a row subsample on big tasks.
+    cheap first look of racing: fold 1 only, :data:`SCREEN_FIT`, a row subsample on big tasks. With
+    ``limits`` (racing), a full evaluation stops after fold 1 (stage "fold1") when no later fold could
+    make the law a finalist (:func:`lawagent.selection.rank.could_still_rank`).
     """
     options = options or EvalOptions()
     start = time.perf_counter()
@@ -111,7 +115,10 @@ def evaluate_candidate(
             else:
                 val_scores = fit_scores
             record.val_r2 = val_scores.r2
-            if stage == FULL:
+            if stage == FULL and limits is not None and not could_still_rank(
+                    _stable(val_scores.r2), record.complexity, 1 + len(extra_folds), limits):
+                record.stage = FOLD1
+            elif stage == FULL:
                 record.probe_violation = violation(result, fit_split, val_split)
                 record.fold_r2 = [_fold_r2(law, f, v, fit_options) for f, v in extra_folds]
             if val_scores.failed:

@@ -55,9 +55,12 @@ class Population:
     def n_ok(self) -> int:
         return len(self._ok)
 
-    @property
-    def n_screened_out(self) -> int:
-        return sum(1 for r in self.records if r.stage == "screen")
+    def stages(self) -> dict[str, int]:
+        """How many candidates racing left at each stage (screen, fold1, full)."""
+        out: dict[str, int] = {}
+        for r in self.records:
+            out[r.stage] = out.get(r.stage, 0) + 1
+        return out
 
     def best(self, k: int = 1) -> list[CandidateRecord]:
         """The k best fully evaluated candidates by selection score."""

@@ -293,6 +293,7 @@ def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
 
     With racing (``race`` = :func:`lawagent.selection.rank.race_limits`), every candidate is screened
     first and only those within the limit get the full evaluation; the others keep their screen record.
+    A full evaluation stops after fold 1 where no later fold could make the law a finalist.
     """
     records: list[CandidateRecord | None] = [None] * len(new)
     jobs, slots = [], []
@@ -317,7 +318,7 @@ def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
         jobs, slots = [jobs[j] for j in keep], [slots[j] for j in keep]
     else:
         spent = {}
-    for i, rec in zip(slots, evaluate_all(pool, [(p, c, i, FULL) for p, c, i in jobs])):
+    for i, rec in zip(slots, evaluate_all(pool, [(p, c, i, FULL, race) for p, c, i in jobs])):
         rec.seconds += spent.get(i, 0.0)
         records[i] = rec
     return [r for r in records if r is not None]
@@ -366,7 +367,7 @@ def proposer_stats(proposer: Proposer, pop: Population | None = None) -> dict[st
             c[1] += int(r.ok)
         stats["candidates_by_origin"] = {k: {"evaluated": v[0], "ok": v[1]} for k, v in sorted(by_origin.items())}
         stats["duplicates_skipped"] = pop.n_duplicates
-        stats["screened_out"] = pop.n_screened_out
+        stats["racing_stages"] = pop.stages()
     return stats
 
 

@@ -251,18 +251,18 @@ class EvalShared:
     extra_folds: tuple[tuple[DataSplit, DataSplit], ...] = ()
 
 
-def evaluate_job(shared: EvalShared, job: tuple[Proposal, int, int, str]) -> CandidateRecord:
-    """``job`` = (proposal, id, iteration, stage); stage is "screen" or "full" (racing)."""
-    proposal, cid, iteration, stage = job
+def evaluate_job(shared: EvalShared, job: tuple) -> CandidateRecord:
+    """``job`` = (proposal, id, iteration, stage[, race limits]); stage is "screen" or "full" (racing)."""
+    proposal, cid, iteration, stage, *limits = job
     return evaluate_candidate(proposal, shared.features, shared.targets, shared.budget, shared.fit_split,
                               shared.val_split, shared.options, id=cid, iteration=iteration,
-                              extra_folds=shared.extra_folds, stage=stage)
+                              extra_folds=shared.extra_folds, stage=stage, limits=limits[0] if limits else None)
 
 
 def evaluate_all(pool: Pool, jobs: Sequence[tuple[Proposal, int, int, str]]) -> list[CandidateRecord]:
     """Evaluate (proposal, id, iteration, stage) jobs; timeouts and crashes become error records."""
     out = []
-    for (proposal, cid, iteration, stage), res in zip(jobs, pool.map(jobs)):
+    for (proposal, cid, iteration, stage, *_), res in zip(jobs, pool.map(jobs)):
         if isinstance(res, JobFailure):
             res = CandidateRecord(id=cid, formula=proposal.text, origin=proposal.origin, iteration=iteration,
                                   rationale=proposal.rationale, error=res.message, stage=stage,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Iterable, Mapping, Sequence
 
 import sympy
@@ -82,9 +82,28 @@ class Law:
         bounds: Bounds | None = None,
         initial: Mapping[str, float] | None = None,
     ) -> "Law":
-        """Parse formula text (one string per target, or one string split on ';')."""
+        """Parse formula text (one string per target, or one string split on ';').
+
+        A law is immutable, so the same text with the same settings parses once:
+        a proposer, the loop's deduplication and the evaluator all read it.
+        """
         features = tuple(features)
-        texts = split_formulas(text) if isinstance(text, str) else [t.strip() for t in text]
+        texts = tuple(split_formulas(text) if isinstance(text, str) else [t.strip() for t in text])
+        key = (cls, texts, features, None if targets is None else tuple(targets), budget,
+               tuple(sorted((k, tuple(v)) for k, v in (bounds or {}).items())),
+               tuple(sorted((initial or {}).items())))
+        return _parse_once(key)
+
+    @classmethod
+    def _parse(
+        cls,
+        texts: tuple[str, ...],
+        features: tuple[str, ...],
+        targets: Sequence[str] | None,
+        budget: int | None,
+        bounds: Bounds | None,
+        initial: Mapping[str, float] | None,
+    ) -> "Law":
         n_targets = len(targets) if targets else 1
         if len(texts) != n_targets:
             raise FormulaError(f"expected {n_targets} formula(s), one per target, separated by ';'; got {len(texts)}")
@@ -224,3 +243,9 @@ def _strip_lhs(text: str, target: str | None) -> str:
     if sep and head.strip() in {target, "L", "y", "loss", "f"} and "=" not in rest:
         return rest
     return text
+
+
+@lru_cache(maxsize=16384)
+def _parse_once(key: tuple) -> Law:
+    cls, texts, features, targets, budget, bounds, initial = key
+    return cls._parse(texts, features, targets, budget, dict(bounds), dict(initial))

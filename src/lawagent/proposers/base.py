@@ -59,7 +59,7 @@ class CandidateRecord:
     probe_violation: float = 0.0  # share of predictions past the validation range that leave the band or turn back
     fold_r2: list[float] = field(default_factory=list)  # R² on further validation folds, one scale step down each
     penalty: int = 0  # parameters in two roles + odd constructs (lawagent.readable.roles.penalty)
-    stage: str = "full"  # how far racing took it: "screen" (a cheap first look only) or "full"
+    stage: str = "full"  # how far racing took it: "screen" (a cheap look), "fold1" (fold 1 fully fitted), "full"
 
     @property
     def ok(self) -> bool:

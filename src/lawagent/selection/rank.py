@@ -122,38 +122,51 @@ def final_candidates(ranked: Sequence[Ranked], pareto: Sequence[Ranked], top_k: 
 
 @dataclass(frozen=True)
 class RaceLimits:
-    """What a screened candidate must show to earn the full evaluation (see :func:`race_limits`)."""
+    """What a candidate must show, stage by stage, to stay in the race (see :func:`race_limits`)."""
 
     top: float  # screen NMSE that could still place it among the RACE_TOP best
     complexity: tuple[int, ...] = ()  # ranked laws' complexities, ascending ...
-    simpler_best: tuple[float, ...] = ()  # ... and the best fold-1 NMSE at or below each
+    simpler_best: tuple[float, ...] = ()  # ... the slack times the best fold-1 NMSE at or below each ...
+    simpler_score: tuple[float, ...] = ()  # ... and the best selection score at or below each
+    top_score: float = -math.inf  # the RACE_TOP-th best selection score
+    band: float = -math.inf  # the parsimony band's lower edge (it only rises as the run goes on)
 
 
 def race_limits(ranked: Sequence[Any], top: int = RACE_TOP, slack: float = RACE_SLACK) -> RaceLimits:
-    """Racing: the limits a cheap screen (validation fold 1) must meet to earn the full evaluation.
+    """Racing: the limits a candidate must meet to go on to the next, dearer stage.
 
-    A candidate could still win if it could reach the ``top`` best, or the
-    Pareto front of complexity against error (the parsimony rule picks the
-    simplest law near the best, so a simple law matters even when it is not
-    among the best). A screen has fewer starts and iterations than the full
-    fit, so it can underestimate a law, but rarely by a factor of ``slack``:
-    both limits allow that factor, keep every law that could still win and
-    drop the hopeless ones. Unlimited while fewer than ``top`` laws are ranked.
+    Stage 1, the screen (few starts, fold 1 only): a candidate could still win
+    if it could reach the ``top`` best, or the Pareto front of complexity
+    against error (the parsimony rule picks the simplest law near the best, so
+    a simple law matters even when it is not among the best). A screen has
+    fewer starts and iterations than the full fit, so it can underestimate a
+    law, but rarely by a factor of ``slack``: both limits allow that factor.
+
+    Stage 2, after the full fit of fold 1: the further folds and the probe can
+    at best add a perfect R² and no penalty, which bounds the selection score
+    from above (:func:`score_bound`). A law whose bound is below the ``top``-th
+    best score, below the parsimony band and not above the best score of the
+    laws at most as complex can never be a finalist: this stage is exact.
+
+    Unlimited while fewer than ``top`` laws are ranked.
     """
     if len(ranked) < top:
         return RaceLimits(math.inf)
-    kth = sorted(ranked, key=rank_key)[top - 1]
+    ordered = sorted(ranked, key=rank_key)
+    kth = ordered[top - 1]
     by_complexity = sorted(ranked, key=lambda r: r.complexity)
-    best, simpler = math.inf, []
+    best, best_score, simpler, scores = math.inf, -math.inf, [], []
     for r in by_complexity:
         best = min(best, max(1.0 - r.val_r2, 1e-12))
+        best_score = max(best_score, r.score)
         simpler.append(slack * best)
+        scores.append(best_score)
     return RaceLimits(slack * max(1.0 - kth.val_r2, 1e-12), tuple(r.complexity for r in by_complexity),
-                      tuple(simpler))
+                      tuple(simpler), tuple(scores), kth.score, parsimony_limit(ordered[0].score))
 
 
 def could_still_win(screen_r2: float, complexity: int, limits: RaceLimits) -> bool:
-    """Whether a screen at ``screen_r2`` for a law of ``complexity`` meets :func:`race_limits`.
+    """Stage 1: whether a screen at ``screen_r2`` for a law of ``complexity`` meets :func:`race_limits`.
 
     A screen that failed (no finite validation score: its few starts found no
     usable fit) says nothing about the law, so it earns the full evaluation too.
@@ -165,6 +178,20 @@ def could_still_win(screen_r2: float, complexity: int, limits: RaceLimits) -> bo
         return True
     i = bisect.bisect_right(limits.complexity, complexity)  # ranked laws at most this complex
     return i == 0 or nmse <= limits.simpler_best[i - 1]
+
+
+def score_bound(val_r2: float, n_folds: int) -> float:
+    """The highest selection score a law with fold-1 R² ``val_r2`` can reach over ``n_folds`` folds."""
+    return (max(FOLD_FLOOR, val_r2) + (n_folds - 1) * 1.0) / n_folds if math.isfinite(val_r2) else -math.inf
+
+
+def could_still_rank(val_r2: float, complexity: int, n_folds: int, limits: RaceLimits) -> bool:
+    """Stage 2: whether a fully fitted fold 1 leaves the law any chance to be a finalist (exact, see race_limits)."""
+    bound = score_bound(val_r2, n_folds)
+    if bound >= limits.top_score or bound >= limits.band:
+        return True
+    i = bisect.bisect_right(limits.complexity, complexity)
+    return i == 0 or bound > limits.simpler_score[i - 1]
 
 
 @dataclass
