@@ -51,6 +51,7 @@ class SymbolicProposer:
         np.random.default_rng(seed).shuffle(self._template_queue)
         self._bounds: dict[str, dict[str, tuple[float, float]]] = {}  # law text -> bounds it was proposed with
         self._proposed: set[str] = set()
+        self._tried: set[tuple[sympy.Expr, ...]] = set()  # every child expression seen, proposed or rejected
 
     # -- public -----------------------------------------------------------
     def propose(self, context: ProposalContext) -> list[Proposal]:
@@ -84,6 +85,10 @@ class SymbolicProposer:
     def _finish(self, genome: Genome, origin: str, initial: dict[str, float]) -> Proposal | None:
         """Validate through the law language; reject over-budget or repeated children."""
         exprs = [g.expr for g in genome]
+        shape = tuple(exprs)
+        if shape in self._tried:  # made before: the same verdict again, without printing and parsing it
+            return None
+        self._tried.add(shape)
         if any(not e.free_symbols & self.feature_syms for e in exprs):
             return None
         if any(raw_wide_term(e, self.wide_syms) for e in exprs):
