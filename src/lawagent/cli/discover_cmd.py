@@ -168,7 +168,8 @@ def render(result) -> str:
     raw = result.best
     best = readable_record(raw)
     shown = {law.formula: readable_record(law).formula for law in result.laws}
-    lines = [f"task {result.task_name}: {result.n_evaluated} candidates in {result.seconds:.0f}s"
+    speed = f", {result.per_core_second:.1f} per second per core" if math.isfinite(result.per_core_second) else ""
+    lines = [f"task {result.task_name}: {result.n_evaluated} candidates in {result.seconds:.0f}s{speed}"
              + (f" (stopped: {result.stopped})" if result.stopped else "")
              + (f", evaluated on {result.where}" if result.where else ""), "",
              "equations (Pareto front: complexity vs selection score; val R2 = first validation fold, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ class DiscoveryResult:
     stopped: str = ""
     seed: int = 0
     protocol: str = ""  # how validation rows were carved (lawagent.selection.protocol)
+    per_core_second: float = math.nan  # candidates evaluated per second of search per core used
     where: str = ""  # where candidates were evaluated, e.g. "Ray: 3 nodes, 96 CPUs (cluster at auto)"
 
     def predict(self, X: Mapping[str, Any] | pd.DataFrame, groups: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
@@ -81,6 +83,7 @@ class DiscoveryResult:
             proposer_stats=final.get("proposer_stats") or {}, reference=LawRecord.from_dict(ref) if ref else None,
             history=final.get("history") or [], stopped=final.get("stopped", ""), seed=int(final.get("seed", 0)),
             protocol=(final.get("protocol") or {}).get("rule", ""),
+            per_core_second=float((final.get("throughput") or {}).get("per_core_second") or math.nan),
             where=Where(**final["where"]).describe() if final.get("where") else "",
         )
 
@@ -238,6 +241,7 @@ def discover(
         n_evaluated=len(pop), seconds=state.seconds, proposer_stats=stats, reference=reference,
         history=state.history, stopped=state.stopped, seed=seed, protocol=validation_text,
         where=Where(**state.where).describe() if state.where else "",
+        per_core_second=throughput(state, len(pop))["per_core_second"],
     )
     run_dir.write(FINAL, {
         "lawagent_version": _version(), "run_id": run_id, "task": config["task"],
@@ -245,12 +249,20 @@ def discover(
         "reference": reference.to_dict() if reference else None,
         "n_evaluated": result.n_evaluated, "seconds": result.seconds, "seed": seed, "proposer": proposer_name,
         "proposer_stats": stats, "history": state.history, "stopped": state.stopped, "notes": notes,
-        "where": state.where,
+        "where": state.where, "throughput": throughput(state, len(pop)),
         "protocol": {"rule": validation_text, "folds": [{"rule": f.rule, "fit_rows": len(f.fit),
                                                              "val_rows": len(f.val)} for f in view.folds]},
         "equations": equations.to_dict(orient="records"),
     })
     return result
+
+
+def throughput(state, n_candidates: int) -> dict[str, float]:
+    """Candidates per second of search, in all and per core used (the measure of the search's speed)."""
+    cores = int((state.where or {}).get("cpus") or 1)
+    per_second = n_candidates / state.seconds if state.seconds > 0 else math.nan
+    return {"candidates": n_candidates, "seconds": state.seconds, "cores": cores, "per_second": per_second,
+            "per_core_second": per_second / cores}
 
 
 def discover_csv(
