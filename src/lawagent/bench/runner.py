@@ -69,7 +69,7 @@ class BenchConfig:
     time_per_cell: float | None = 60.0  # None: no time budget (a candidate or iteration budget decides)
     iterations: int | None = None
     max_candidates: int | None = None
-    batch_size: int = 32
+    batch_size: int = 64
     workers: int = 0  # discovery's workers inside one cell
     jobs: int = 0  # cells at once; 0 = one per core
     proposer_options: dict[str, Any] = field(default_factory=dict)

@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="wall-clock seconds of search (default 180; the final refit comes after)")
     b.add_argument("--iterations", type=int, help="stop after this many iterations")
     b.add_argument("--max-candidates", type=int, metavar="N", help="stop after evaluating this many candidates")
-    b.add_argument("--batch-size", type=int, default=32, metavar="N", help="candidates per iteration (default 32)")
+    b.add_argument("--batch-size", type=int, default=64, metavar="N", help="candidates per iteration (default 64)")
     b.add_argument("--seed", type=int, default=0, help="random seed; same seed, same run (default 0)")
     b.add_argument("--workers", type=int, metavar="N",
                    help="evaluation processes (default: number of CPU cores; 0 = in this process)")

@@ -119,7 +119,7 @@ def discover(
     iterations: int | None = None,
     max_candidates: int | None = None,
     time_limit: float | None = 180.0,
-    batch_size: int = 32,
+    batch_size: int = 64,
     seed: int = 0,
     workers: int | None = None,
     out_dir: str | Path = "results",

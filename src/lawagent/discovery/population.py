@@ -94,7 +94,7 @@ class Population:
         return out
 
     def context(self, info: TaskInfo, n: int, iteration: int, rng: np.random.Generator,
-                seed_laws: Sequence[str] = (), n_best: int = 8, n_diverse: int = 8, n_failures: int = 6) -> ProposalContext:
+                seed_laws: Sequence[str] = (), n_best: int = 12, n_diverse: int = 12, n_failures: int = 6) -> ProposalContext:
         """What a proposer sees: the best, a diverse sample of the archive, recent failures."""
         best = self.best(n_best)
         taken = {r.id for r in best}

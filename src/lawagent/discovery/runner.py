@@ -68,7 +68,7 @@ class Budget:
 @dataclass
 class RunSettings:
     seed: int = 0
-    batch_size: int = 32
+    batch_size: int = 64
     workers: int | None = None
     top_k: int = 5
     candidate_timeout: float | None = None  # hard per-candidate limit in a worker (default: 4x the fit time limit, >= 20 s)

@@ -189,7 +189,33 @@ def linear_mixture(xs, n: Names) -> Gene:
     return Gene(E + sum(n.new("coef") * x for x in xs))
 
 
-# block, how many features it takes (None = any subset), which kind of features, and where it comes from:
+def log_poly2(xs, n: Names) -> Gene:
+    """E + a log x1 + b log x2 + c log x1 log x2: a second-order response surface in log space"""
+    E, a, b, c = n.new("offset"), n.new("coef"), n.new("coef"), n.new("coef")
+    l1, l2 = sympy.log(xs[0]), sympy.log(xs[1])
+    return Gene(E + a * l1 + b * l2 + c * l1 * l2)
+
+
+def sigmoid_log(xs, n: Names) -> Gene:
+    """E + A sigmoid(k (log x - c)): a transition that is smooth in log space (saturation, emergence)"""
+    E, A, k, c = n.new("offset"), n.new("coef"), n.new("exp"), n.new("exp")
+    return Gene(E + A / (1 + sympy.exp(-k * (sympy.log(xs[0]) - c))))
+
+
+def hill_product(xs, n: Names) -> Gene:
+    """E + A/(1 + s x1^a x2^b): saturation in a product of powers"""
+    E, A, s, a, b = n.new("offset"), n.new("coef"), n.new("scale"), n.new("exp"), n.new("exp")
+    return Gene(E + A / (1 + s * xs[0] ** a * xs[1] ** b), {s.name: POSITIVE})
+
+
+def additive_all(xs, n: Names) -> Gene:
+    """E + Σ a_i log x_i over every feature given: each feature's own additive term"""
+    E = n.new("offset")
+    return Gene(E + sum(n.new("coef") * sympy.log(x) for x in xs))
+
+
+# block, how many features it takes (None = any subset, -1 = all of them), which kind of features, and where
+# it comes from:
 # "generic" motifs (powers, logs, exponentials, saturation, products, polynomials) or a law family of the
 # scaling-law literature. `--blocks generic` keeps only the former, so that recall of a published family
 # can be told apart from discovery.
@@ -210,6 +236,10 @@ BLOCKS: list[tuple[Block, int | None, str, str]] = [
     (exp_decay, 1, "any", "generic"),
     (exp_mixture, None, "any", "data mixing laws (Ye et al. 2024)"),
     (linear_mixture, None, "any", "generic"),
+    (log_poly2, 2, "positive", "generic"),
+    (sigmoid_log, 1, "positive", "generic"),
+    (hill_product, 2, "positive", "generic"),
+    (additive_all, -1, "positive", "generic"),
 ]
 BLOCK_SETS = ("all", "generic")  # all = generic motifs and the literature's families
 
@@ -226,7 +256,9 @@ def instantiate(kinds: FeatureKinds, features: Sequence[str], max_subset: int = 
         pool = kinds.positive if kind == "positive" else tuple(f for f in features if f not in kinds.wide)
         if not pool:
             continue
-        if arity is None:
+        if arity == -1:
+            combos = [tuple(pool)] if len(pool) > 1 else []
+        elif arity is None:
             sizes = range(1, min(len(pool), max_subset) + 1) if len(pool) <= 6 else [len(pool)]
             combos = [c for k in sizes for c in itertools.combinations(pool, k)]
             if len(pool) > 1 and block in (exp_mixture, linear_mixture):
@@ -236,7 +268,8 @@ def instantiate(kinds: FeatureKinds, features: Sequence[str], max_subset: int = 
         else:
             if len(pool) < arity:
                 continue
-            combos = list(itertools.permutations(pool, arity))
+            combos = list(itertools.permutations(pool, arity)) if block is not log_poly2 else \
+                list(itertools.combinations(pool, arity))  # symmetric in its two features
         for combo in combos:
             xs = [syms[f] for f in combo]
             yield f"{block.__name__}({','.join(combo)})", (lambda n, b=block, xs=xs: b(xs, n))
