@@ -40,12 +40,16 @@ def lawagent(*args: str, **kw) -> subprocess.Popen:
 
 # -- one writer per run folder ----------------------------------------------------------
 
-def test_a_locked_folder_names_its_holder_and_frees_on_release(tmp_path):
-    first = lock_folder(tmp_path / "run")
+def test_a_locked_folder_names_its_holder_and_frees_on_release(tmp_path, capsys):
+    discover("parallel_scaling_law", iterations=1, out_dir=tmp_path, run_id="run", **FAST)
+    running = lock_folder(tmp_path / "run")  # as a run still going holds it
     with pytest.raises(LawagentError, match=rf"run folder .*run is in use by another lawagent process \(PID {os.getpid()}\)"):
         lock_folder(tmp_path / "run")
-    first.release()
-    lock_folder(tmp_path / "run").release()
+    # --resume of a run that is still going used to proceed and write the same folder
+    assert main(["discover", "--resume", str(tmp_path / "run"), "--iterations", "2", "--workers", "0", "--quiet"]) == 2
+    assert f"is in use by another lawagent process (PID {os.getpid()})" in capsys.readouterr().err
+    running.release()
+    assert main(["discover", "--resume", str(tmp_path / "run"), "--iterations", "2", "--workers", "0", "--quiet"]) == 0
 
 
 RACER = """
@@ -74,7 +78,7 @@ def test_two_runs_released_together_on_one_folder_exactly_one_wins(tmp_path):
     winner = pids[[code for code, _ in outcomes].index(0)]
     loser_err = next(err for code, err in outcomes if code == 2).strip()
     assert loser_err.count("\n") == 0
-    assert f"is in use by another lawagent process (PID {winner})" in loser_err or "already exists" in loser_err
+    assert f"is in use by another lawagent process (PID {winner})" in loser_err  # not "already exists": it raced
     rows = RunDir(tmp_path / "out" / "same").load_candidates()
     assert [r["id"] for r in rows] == list(range(len(rows)))  # one writer: every id once
 
