@@ -200,8 +200,8 @@ def test_ctrl_c_exits_130_saying_how_to_resume(tmp_path):
     assert proc.returncode == 130, err
     assert f"interrupted, resumable: lawagent discover --resume {tmp_path / 'r'}" in err.strip().splitlines()[-1]
     assert (tmp_path / "r" / "final.json").is_file()  # the first Ctrl-C still refits and writes everything
-    # --time on a resumed run is the total: a second is already used up, so it only refits, and says so
-    again = lawagent("discover", "--resume", str(tmp_path / "r"), "--time", "1")
+    # --time on a resumed run is the total: 0.01 s is used up already, so it only refits, and says so
+    again = lawagent("discover", "--resume", str(tmp_path / "r"), "--time", "0.01")
     _, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert "(a total over all sessions, not extra time), so it only refits" in err

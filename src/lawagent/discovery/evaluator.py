@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lawagent.discovery.clock import OutOfTime, within
 from lawagent.errors import LawagentError
 from lawagent.fit.fitter import FitOptions, fit
 from lawagent.law.law import Law
@@ -48,9 +49,9 @@ class EvalOptions:
     fit: FitOptions = field(default_factory=lambda: SEARCH_FIT)
     screen: FitOptions = field(default_factory=lambda: SCREEN_FIT)
     screen_rows: int = SCREEN_ROWS
-    # time.monotonic() at which the search ends: fits are cut short then and the candidate is
-    # CANCELLED. For evaluation in the search's own process (workers=0), which nothing else can stop;
-    # worker processes are killed instead.
+    # time.monotonic() at which the search ends: fits are told (their time limit ends there) and
+    # stopped by the wall-clock guard if they run on, and the candidate is CANCELLED. For evaluation
+    # in the search's own process (workers=0), which nothing else can stop; workers are killed instead.
     deadline: float | None = None
 
 
@@ -91,7 +92,7 @@ def evaluate_candidate(
     if stage == SCREEN:
         fit_split = subsample(fit_split, options.screen_rows)
         fit_options, extra_folds = options.screen, ()
-    if _within(fit_options, options.deadline) is None:
+    if _by_deadline(fit_options, options.deadline) is None:
         record.error = CANCELLED
         return record
     try:
@@ -108,7 +109,7 @@ def evaluate_candidate(
     record.complexity = law.complexity
     record.n_params = law.n_parameters
     try:
-        result = fit(law, fit_split.X, fit_split.y, fit_split.groups, _within(fit_options, options.deadline) or fit_options)
+        result = _fit(law, fit_split, fit_options, options.deadline)
         record.params = result.params_table()
         if not result.ok:
             bad = [g for g, f in result.groups.items() if not f.ok]
@@ -145,7 +146,19 @@ def evaluate_candidate(
     return record
 
 
-def _within(options: FitOptions, deadline: float | None) -> FitOptions | None:
+def _fit(law: Law, split: DataSplit, options: FitOptions, deadline: float | None):
+    """``fit`` on ``split``; with a ``deadline``, told to end by it and stopped there if it does not
+    (:func:`~lawagent.discovery.clock.within`: OutOfTime, a LawagentError)."""
+    if deadline is None:
+        return fit(law, split.X, split.y, split.groups, options)
+    bounded_options = _by_deadline(options, deadline)
+    if bounded_options is None:
+        raise OutOfTime("the search has ended")
+    return within(deadline - time.monotonic(), "a candidate's fit",
+                  lambda: fit(law, split.X, split.y, split.groups, bounded_options))
+
+
+def _by_deadline(options: FitOptions, deadline: float | None) -> FitOptions | None:
     """``options`` with a time limit that ends by ``deadline`` (None once it has passed)."""
     if deadline is None:
         return options
@@ -171,11 +184,8 @@ def subsample(split: DataSplit, max_rows: int) -> DataSplit:
 
 def _fold_r2(law: Law, fit_split: DataSplit, val_split: DataSplit, options: FitOptions,
              deadline: float | None = None) -> float:
-    options = _within(options, deadline)
-    if options is None:
-        return -1.0  # the search is over: the candidate will be cancelled anyway
     try:
-        result = fit(law, fit_split.X, fit_split.y, fit_split.groups, options)
+        result = _fit(law, fit_split, options, deadline)
         if not result.ok:
             return -1.0
         scores = score(val_split.y, result.predict(val_split.X, val_split.groups), val_split.groups)

@@ -154,14 +154,21 @@ def run_search(
     clock = RunClock(started, budget.time_limit, state.seconds)
     state.clock = clock
     full_seconds = [r.seconds for r in pop.records if r.ranked]  # what a full evaluation costs, for the reserve
-    reserve = refit_reserve(budget.time_limit, full_seconds, 1)
+
+    def end_of_search() -> float | None:
+        """When the search must stop to leave the final refit its share (re-judged after every batch)."""
+        if clock.end is None:
+            return None
+        n_laws = len(final_candidates(pop, settings.top_k)) + 1  # and the reference law
+        return clock.end - refit_reserve(budget.time_limit, full_seconds, n_laws)
+
+    search_end = end_of_search()
     stall = 0
     proposer_failures = 0
     next_id = len(pop)
     shared = EvalShared(view.features, view.targets, budget_p, view.fit, view.val, options,
                         tuple((f.fit, f.val) for f in view.folds[1:]))
     pool = WorkerPool(evaluate_job if workers else _in_process(lambda: search_end), shared, workers, timeout)
-    search_end: float | None = None if clock.end is None else clock.end - reserve
 
     def show(force: bool = False) -> None:
         best = pop.best(1)
@@ -240,8 +247,7 @@ def run_search(
                 state.history.append([it, len(pop), best[0].val_r2 if best else None, round(state.seconds, 3)])
                 write_progress_files(run_dir, pop, state, proposer)
                 full_seconds += [r.seconds for r in records if r.ranked]
-                reserve = refit_reserve(budget.time_limit, full_seconds, len(final_candidates(pop, settings.top_k)) + 1)
-                search_end = None if clock.end is None else clock.end - reserve
+                search_end = end_of_search()
                 show()
     finally:
         pool.close()
@@ -254,20 +260,13 @@ def run_search(
 
 def _in_process(search_end: Callable[[], float | None]) -> Callable[[EvalShared, tuple], CandidateRecord]:
     """``evaluate_job`` for ``workers=0``: no process can be killed here, so a candidate's fits are told
-    when the search ends (:attr:`EvalOptions.deadline`: they stop at their next check), and the
-    wall-clock guard stops what does not check in time (:func:`~lawagent.discovery.clock.within`)."""
+    when the search ends, and stopped then (:attr:`EvalOptions.deadline`)."""
 
     def job(shared: EvalShared, args: tuple) -> CandidateRecord:
         end = search_end()
-        if end is None:
-            return evaluate_job(shared, args)
-        shared = replace(shared, options=replace(shared.options, deadline=end))
-        try:
-            return within(end - time.monotonic(), "a candidate's evaluation", lambda: evaluate_job(shared, args))
-        except OutOfTime:
-            proposal, cid, iteration, stage = args
-            return CandidateRecord(id=cid, formula=proposal.text, origin=proposal.origin, iteration=iteration,
-                                   error=CANCELLED, stage=stage)
+        if end is not None:
+            shared = replace(shared, options=replace(shared.options, deadline=end))
+        return evaluate_job(shared, args)
 
     return job
 
