@@ -205,3 +205,7 @@ def test_ctrl_c_exits_130_saying_how_to_resume(tmp_path):
     _, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert "(a total over all sessions, not extra time), so it only refits" in err
+    # no time to refit: the chosen law is reported with the parameters its search fit found, and said so
+    final = json.loads((tmp_path / "r" / "final.json").read_text())
+    assert any("keep the parameters of their search fit" in note for note in final["notes"])
+    assert np.isfinite(final["best"]["test"]["r2"]) and final["best"]["params"]
