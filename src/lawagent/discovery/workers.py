@@ -130,7 +130,7 @@ class WorkerPool:
     def map(self, jobs: Sequence[Any], cancel: Callable[[], bool] | None = None) -> list[Any]:
         """Results in submission order; a job that timed out or crashed gives a :class:`JobFailure`.
 
-        ``cancel`` is asked about once a second (in-process: before each job); once it says
+        ``cancel`` is asked four times a second (in-process: before each job); once it says
         True, the jobs not finished get ``JobFailure(CANCELLED)`` and their workers are killed
         (replaced at the next ``map``, not now: the caller is stopping).
         """
