@@ -28,8 +28,8 @@ from lawagent.law.guard import bounded
 
 REFIT_SHARE = 0.25  # at most this share of --time is kept back from the search for the final refit
 # A final fit (more starts, all training rows) costs 0.2x to 4.5x a candidate's full evaluation
-# (measured on the bundled tasks, about 1x typically): the reserve plans for a slow one ...
-REFIT_PER_EVALUATION = 6.0
+# (measured on the bundled tasks' reference laws, about 1x typically): the reserve plans for a slow one ...
+REFIT_PER_EVALUATION = 4.0
 # ... and a refit is not started when even a typical one would overrun its share threefold.
 REFIT_TYPICAL = 2.0
 MIN_REFIT_SECONDS = 0.2  # a finalist's refit gets at least this, however late it is
@@ -103,17 +103,15 @@ def process_started() -> float:
     return time.monotonic() - age if 0 <= age < 60 else time.monotonic()
 
 
-def refit_reserve(limit: float | None, full_seconds: Sequence[float], n_laws: int) -> float:
-    """Seconds the search leaves for refitting ``n_laws`` finalists, judged from its full evaluations so far.
-
-    Before any candidate is fully evaluated nothing is known, and the whole
-    :data:`REFIT_SHARE` is kept back; afterwards the reserve follows the slow
-    end (75th percentile) of the evaluations seen.
+def refit_reserve(limit: float | None, finalist_seconds: Sequence[float]) -> float:
+    """Seconds the search leaves for the final refit: :data:`REFIT_PER_EVALUATION` times the full
+    evaluation of each current finalist (``finalist_seconds``), and one more for the task's reference law,
+    at most :data:`REFIT_SHARE` of ``limit``; all of that share before any candidate is fully evaluated.
     """
     if limit is None:
         return 0.0
     cap = REFIT_SHARE * limit
-    if len(full_seconds) == 0:
+    if len(finalist_seconds) == 0:
         return cap
-    typical = float(np.percentile(np.asarray(full_seconds, dtype=float), 75))
-    return min(cap, max(n_laws * REFIT_PER_EVALUATION * typical, min(1.0, cap)))
+    costs = [*finalist_seconds, float(np.mean(finalist_seconds))]
+    return min(cap, max(REFIT_PER_EVALUATION * sum(costs), min(1.0, cap)))

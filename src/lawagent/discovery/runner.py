@@ -153,14 +153,13 @@ def run_search(
     seeds = SeedProposer(seed_laws) if seed_laws else None
     clock = RunClock(started, budget.time_limit, state.seconds)
     state.clock = clock
-    full_seconds = [r.seconds for r in pop.records if r.ranked]  # what a full evaluation costs, for the reserve
 
     def end_of_search() -> float | None:
         """When the search must stop to leave the final refit its share (re-judged after every batch)."""
         if clock.end is None:
             return None
-        n_laws = len(final_candidates(pop, settings.top_k)) + 1  # and the reference law
-        return clock.end - refit_reserve(budget.time_limit, full_seconds, n_laws)
+        costs = [r.seconds for r in final_candidates(pop, settings.top_k) if r.stage == FULL]
+        return clock.end - refit_reserve(budget.time_limit, costs)
 
     search_end = end_of_search()
     stall = 0
@@ -246,7 +245,6 @@ def run_search(
                 state.seconds = clock.elapsed()
                 state.history.append([it, len(pop), best[0].val_r2 if best else None, round(state.seconds, 3)])
                 write_progress_files(run_dir, pop, state, proposer)
-                full_seconds += [r.seconds for r in records if r.ranked]
                 search_end = end_of_search()
                 show()
     finally:
@@ -478,9 +476,9 @@ def finalize(
     late: list[str] = []  # finalists whose refit did not fit in the time left
     top_score = max(r.score for r in finalists) if finalists else 0.0
     why = {r.id: rank.explain(r, finalists[0], top_score, i) for i, r in enumerate(finalists)}
-    for k, r in enumerate(finalists):
+    for place, r in enumerate(finalists):
         if laws and clock is not None and (clock.left() or 0.0) <= 0:
-            notes.append(f"the time limit ran out before {len(finalists) - k} more finalist(s) could be refit "
+            notes.append(f"the time limit ran out before {len(finalists) - place} more finalist(s) could be refit "
                          "and scored; they are not reported")
             break
         extra = extras.get(r.id, {})
@@ -504,7 +502,7 @@ def finalize(
         laws.append(rec)
     if late:
         notes.append(f"the final refit of {len(late)} of {len(finalists)} finalist(s) did not fit in the time "
-                     f"limit; they keep the parameters of their search fit (on the fit rows): {'; '.join(late)}")
+                     f"limit; they keep the parameters of their search fit: {'; '.join(late)}")
     reference = None
     if with_reference and task.reference is not None:
         try:
