@@ -190,10 +190,10 @@ def test_bench_cli_compare_and_errors(bench, capsys, tmp_path):
     assert "no benchmark 'nope'" in capsys.readouterr().err
 
 
-def test_llm_bench_reports_tokens(tmp_path):
+def test_llm_bench_reports_tokens_and_the_share_of_laws_that_parsed(tmp_path):
     from fake_llm_server import FakeLLMServer, Step
 
-    reply = "E + A/num_params^alpha\nE + A/(num_params*parallel_size)^alpha\n"
+    reply = "E + A/num_params^alpha\nE + A/tokens^alpha\n"  # the second uses no feature: rejected
     with FakeLLMServer(default=Step(reply)) as server:
         config = BenchConfig(proposer="llm", tasks=["parallel_scaling_law"], seeds=[0], time_per_cell=None,
                              iterations=1, batch_size=4, jobs=1, id="llm", out=str(tmp_path),
@@ -203,8 +203,13 @@ def test_llm_bench_reports_tokens(tmp_path):
     assert not summary["failures"] and server.n_requests >= 1
     lb = build_leaderboard(config.bench_dir)
     assert lb.llm and lb.rows[0].tokens[0] > 0
+    assert lb.rows[0].llm_laws[0] >= 2 and lb.rows[0].llm_parsed_fraction == 0.5  # one law of two per answer
     md = (config.bench_dir / "leaderboard.md").read_text()
-    assert "| tokens | cost $ |" in md and "llm (openai/fake)" in md
+    assert "| tokens | cost $ | LLM laws parsed |" in md and "llm (openai/fake)" in md and "| 0.50 |" in md
+    import csv
+
+    cell = next(csv.DictReader((config.bench_dir / "cells.csv").open()))
+    assert 2 * int(cell["llm_laws_parsed"]) == int(cell["llm_laws"]) >= 2
 
 
 def test_dev_bench_reads_no_test_row(tmp_path, monkeypatch):

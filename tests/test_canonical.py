@@ -52,3 +52,32 @@ def test_multi_target():
 def test_digest_is_short_and_stable():
     k = key("A/N^a + E")
     assert key_digest(k) == key_digest(key("C + D/N**g")) and len(key_digest(k)) == 20
+
+
+def test_the_canonical_form_runs_under_the_wall_clock_guard(monkeypatch, tmp_path):
+    """Every proposal is canonicalised in the loop; it had no time bound (the parser had one).
+    A 30-term law's key takes some 30 ms: far past a 10-microsecond limit, and past the 5 ms
+    after which the guard's watchdog gets its turn to fire."""
+    import pytest
+
+    import lawagent.discovery.canonical as canonical
+    from lawagent.discovery.population import Population
+    from lawagent.discovery.runner import _dedupe
+    from lawagent.errors import FormulaError
+    from lawagent.proposers.base import Proposal
+    from lawagent.selection.protocol import protocol_for
+    from lawagent.selection.view import TrainView
+    from lawagent.task import task_from_csv
+
+    csv = tmp_path / "data.csv"
+    csv.write_text("x,y\n" + "".join(f"{x},{2 + 1 / x}\n" for x in range(1, 41)))
+    task = task_from_csv(csv, ["x"], ["y"], holdout="x >= 35", parameter_budget=100)
+    view = TrainView.of(task, protocol_for(task))
+    text = " + ".join(f"A{i}*x^a{i}" for i in range(30)) + " + E"
+    assert not _dedupe([Proposal((text,))], Population(), view, None)[0][1].startswith("text:")
+    monkeypatch.setattr(canonical, "CANONICAL_SECONDS", 1e-5)
+    with pytest.raises(FormulaError, match="finding the canonical form of a law took longer than"):
+        key(text, ("x",))
+    # the loop then keys the law by its text and still evaluates it (the parsed law goes to the workers)
+    new = _dedupe([Proposal((text,))], Population(), view, None)
+    assert len(new) == 1 and new[0][1].startswith("text:") and new[0][2] is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import pytest
 from lawagent.cli import main
 from lawagent.discovery import DiscoveryResult, discover, discover_csv, resume_run
 from lawagent.runfolder import RunDir
+from lawagent.discovery.evaluator import CANCELLED
 from lawagent.discovery.workers import JobFailure, WorkerPool
 from lawagent.errors import LawagentError
 from lawagent.proposers.base import Proposal
@@ -237,6 +239,29 @@ def test_worker_pool_survives_hangs_and_crashes():
         assert isinstance(out[3], JobFailure) and "worker crashed" in out[3].message
         assert isinstance(out[5], JobFailure) and "ValueError: bad job" in out[5].message
         assert pool.map([5, 6]) == [50, 60]  # replaced workers serve the next batch
+
+
+def mark_then_hang(folder, job):
+    """Job function for the cancel test: 'hang' jobs leave a mark when they start, then sleep."""
+    if job == "hang":
+        Path(folder, f"started-{os.getpid()}").touch()
+        time.sleep(120)
+    return job
+
+
+def test_a_cancelled_map_gives_up_the_jobs_in_flight_at_once(tmp_path):
+    """The search's end (or Ctrl-C) used to wait for every candidate of the batch to finish."""
+    started = lambda: len(list(tmp_path.glob("started-*")))  # noqa: E731
+    with WorkerPool(mark_then_hang, str(tmp_path), workers=2, timeout=300.0) as pool:
+        begin = time.monotonic()
+        out = pool.map([1, "hang", "hang", 4], cancel=lambda: started() >= 2)
+        assert time.monotonic() - begin < 60  # the hanging jobs would take 120 s
+        assert out[0] == 1 and all(o == JobFailure(CANCELLED) for o in out[1:])
+        assert pool.map([5, 6]) == [5, 6]  # new workers for the next map
+    calls = []
+    in_process = WorkerPool(mark_then_hang, str(tmp_path), workers=0, timeout=300.0)
+    out = in_process.map([1, 2, 3], cancel=lambda: calls.append(1) or len(calls) > 2)  # checked before each job
+    assert out == [1, 2, JobFailure(CANCELLED)]
 
 
 def test_timeouts_are_recorded_and_do_not_stop_the_run(tmp_path):

@@ -212,6 +212,50 @@ def test_bad_split_values(tmp_path: Path) -> None:
         task_from_csv(write(tmp_path, text), ["x"], ["y"])
 
 
+def test_cells_read_as_python_reads_numbers(tmp_path: Path) -> None:
+    """The vectorised reader keeps the per-cell rules: spaces, '1_000' and full-width digits are numbers."""
+    text = "x,y,note\n 1.5 ,1,a\n1_000,2,b\n\uff13,3,c\n4e0,4,\n5,5,e\n"
+    t = task_from_csv(write(tmp_path, text), ["x"], ["y"], holdout="y >= 5")
+    assert t._all.X["x"].tolist() == [1.5, 1000.0, 3.0, 4.0, 5.0]
+
+
+@pytest.mark.parametrize("rows", [3, 1000])
+def test_large_files_are_read_in_chunks_with_the_same_rows_and_messages(tmp_path: Path, monkeypatch, rows: int) -> None:
+    """Chunks (here of 3 rows) give the same task; a bad cell in a late chunk names its own row and line."""
+    import lawagent.task as task_module
+
+    monkeypatch.setattr(task_module, "CSV_CHUNK_ROWS", rows)
+    monkeypatch.setattr(task_module, "LARGE_CSV_BYTES", 0)
+    lines: list[str] = []
+    t = task_from_csv(write(tmp_path, GOOD), ["N", "D"], ["loss"], group="g", holdout="N >= 4", log=lines.append)
+    assert (t.n_train, t.n_test) == (8, 4) and t.groups == ["a", "b"] and list(t._all.groups[:7]) == ["a"] * 6 + ["b"]
+    assert lines[0].startswith("loading data.csv (") and lines[-1].startswith("loaded 12 rows of data.csv in ")
+    bad = GOOD.replace("b,4,10,", "b,4,ten,")
+    with pytest.raises(TaskError, match=r"column 'D' must be numeric, but row 11 \(line 12\) holds 'ten'"):
+        task_from_csv(write(tmp_path, bad), ["N", "D"], ["loss"], group="g", holdout="N >= 4")
+    with pytest.raises(TaskError, match=r"malformed CSV"):  # too many fields, in the last chunk
+        task_from_csv(write(tmp_path, GOOD + "a,1,2,3,4\n"), ["N", "D"], ["loss"], group="g", holdout="N >= 4")
+    with pytest.raises(TaskError, match=r"group column 'g' is empty at row 13 \(line 14\)"):
+        task_from_csv(write(tmp_path, GOOD + " ,8,8,3\n"), ["N", "D"], ["loss"], group="g", holdout="N >= 4")
+
+
+@pytest.mark.parametrize(("name", "suggested"), [("model size", "model_size"), ("2x", "x_2x"), ("_n", "n"),
+                                                 ("params(M)", "params_M"), ("naïve", "na_ve")])
+def test_a_feature_name_a_formula_cannot_use_is_refused_at_load(tmp_path: Path, name: str, suggested: str) -> None:
+    """'model size' was accepted: every candidate then failed to parse and the run ended with 0 candidates."""
+    text = GOOD.replace("g,N,D,loss", f"g,{name},D,loss")
+    with pytest.raises(TaskError, match=re.escape(f"feature column {name!r} cannot appear in a formula")) as exc:
+        task_from_csv(write(tmp_path, text), [name, "D"], ["loss"], group="g", holdout=f"`{name}` >= 4")
+    assert f"rename the column, e.g. to {suggested!r}" in str(exc.value) and "\n" not in str(exc.value)
+    renamed = task_from_csv(write(tmp_path, GOOD.replace("g,N,D,loss", f"g,{suggested},D,loss")), [suggested, "D"],
+                            ["loss"], group="g", holdout=f"{suggested} >= 4")
+    assert renamed.n_test == 4
+    # targets and the group column never appear in a formula: any name will do
+    spaced = task_from_csv(write(tmp_path, GOOD.replace("g,N,D,loss", "my group,N,D,final loss")), ["N", "D"],
+                           ["final loss"], group="my group", holdout="N >= 4")
+    assert spaced.n_test == 4
+
+
 # --------------------------------------------------------------------- task.toml problems
 
 TOML = """name = "t"

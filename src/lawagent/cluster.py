@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 import ray
 from ray.exceptions import RayError
 
+from lawagent.discovery.evaluator import CANCELLED
 from lawagent.discovery.workers import READY_TIMEOUT, JobFailure
 from lawagent.errors import LawagentError
 from lawagent.executor import Where
@@ -162,8 +163,12 @@ class RayPool:
             raise RuntimeError("Ray evaluation actors fail to start (is lawagent installed on every node?)")
         self._ensure()
 
-    def map(self, jobs: Sequence[Any]) -> list[Any]:
-        """Results in submission order; a job that timed out or took its actor down gives a JobFailure."""
+    def map(self, jobs: Sequence[Any], cancel: Callable[[], bool] | None = None) -> list[Any]:
+        """Results in submission order; a job that timed out or took its actor down gives a JobFailure.
+
+        ``cancel`` is asked about once a second; once it says True, the jobs not finished get
+        ``JobFailure(CANCELLED)`` and the actors running them are replaced (as a local worker is killed).
+        """
         self._ensure()
         results: list[Any] = [None] * len(jobs)
         queue = deque(range(len(jobs)))
@@ -173,6 +178,14 @@ class RayPool:
                     s.job = queue.popleft()
                     s.waiting = s.actor.run.remote(jobs[s.job])
                     s.deadline = time.monotonic() + self.timeout
+            if cancel is not None and cancel():
+                for s in list(self._slots):
+                    if s.job is not None:
+                        results[s.job] = JobFailure(CANCELLED)
+                        self._replace(s, len(jobs))
+                for idx in queue:
+                    results[idx] = JobFailure(CANCELLED)
+                return results
             by_ref = {s.waiting: s for s in self._slots if s.waiting is not None}
             deadlines = [s.deadline if s.ready else s.started + READY_TIMEOUT for s in by_ref.values()]
             wait_for = max(0.0, min(deadlines) - time.monotonic())

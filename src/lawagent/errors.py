@@ -21,3 +21,11 @@ class FormulaError(LawagentError):
 
 class FitError(LawagentError):
     """A law could not be fitted at all (no finite prediction anywhere)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what the user needs to know next (is the run resumable, and how).
+
+    A KeyboardInterrupt, so that code catching Ctrl-C still does; the CLI prints
+    the message and exits 130.
+    """

@@ -237,6 +237,8 @@ def _numeric_column(df: pd.DataFrame, col: str, rule: str) -> np.ndarray:
             f"holdout rule {rule!r} uses unknown column {col!r}; available columns: {', '.join(map(str, df.columns))}"
         )
     raw = df[col]
+    if pd.api.types.is_float_dtype(raw.dtype):  # already numbers (a task's loader reads features as floats)
+        return raw.to_numpy(dtype=np.float64)
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.isnan(values) & raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
     bad &= ~raw.astype(str).str.strip().str.lower().isin(["nan"]).to_numpy()
@@ -253,7 +255,10 @@ def _group_labels(df: pd.DataFrame, group_column: str | None) -> np.ndarray:
         return np.zeros(len(df), dtype=np.int64)
     if group_column not in df.columns:
         raise TaskError(f"group column {group_column!r} not found; available columns: {', '.join(map(str, df.columns))}")
-    codes, _ = pd.factorize(df[group_column].astype(str), sort=False)
+    column = df[group_column]
+    if isinstance(column.dtype, pd.CategoricalDtype):  # the labels are its categories' text already
+        return column.cat.codes.to_numpy()
+    codes, _ = pd.factorize(column.astype(str), sort=False)
     return codes
 
 

@@ -10,16 +10,18 @@ train-only view built by :mod:`lawagent.selection.view`.
 from __future__ import annotations
 
 import csv
-import math
 import os
+import re
+import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from lawagent.errors import TaskError
 from lawagent.holdout import parse_holdout
@@ -37,6 +39,12 @@ __all__ = [
 
 NO_GROUP = "all"
 _MAX_LISTED = 5
+LARGE_CSV_BYTES = 8 * 2**20  # loading a CSV at least this large reports its progress
+LOAD_PROGRESS_SECONDS = 2.0  # ... about this often
+CSV_CHUNK_ROWS = 200_000
+# the names a formula can give a feature: the law language's names (lawagent.law.parse),
+# less those starting with '_' (the canonical form's own symbols, and parameters may not either)
+_FORMULA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -347,13 +355,15 @@ def task_from_csv(
     parameter_budget: int = 8,
     scale: Sequence[str] | None = None,
     validation: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Task:
     """A task from a user's CSV; ``holdout`` is a rule (see lawagent.holdout) or None to use a train/test ``split`` column.
 
     ``scale`` names the features along which the held-out rows lie further out
     (default: the features the holdout rule uses); ``validation`` is an
     explicit validation rule (default: derived from the holdout rule, see
-    :mod:`lawagent.selection.protocol`).
+    :mod:`lawagent.selection.protocol`). ``log`` hears the progress of loading
+    a large file (a line every few seconds).
     """
     csv_path = Path(path).expanduser()
     split_column = None
@@ -392,6 +402,7 @@ def task_from_csv(
         path=csv_path,
         split_description=f"holdout rule: {holdout}" if holdout else "the 'split' column of the CSV",
         where=str(csv_path),
+        log=log,
     )
     return replace(task, holdout=holdout, validation_rule=validation,
                    validation_reason="given by the user" if validation else "")
@@ -407,50 +418,139 @@ def _read_header(csv_path: Path) -> list[str]:
         raise TaskError(f"{csv_path}: cannot read CSV header: {exc}") from None
     if not header or all(not h.strip() for h in header):
         raise TaskError(f"{csv_path}: empty CSV (no header line)")
-    return header
-
-
-def _read_csv(csv_path: Path) -> pd.DataFrame:
-    header = _read_header(csv_path)
     seen: set[str] = set()
     for i, col in enumerate(header):
         if col in seen:
             raise TaskError(f"{csv_path}: duplicate column name {col!r} in the header (position {i + 1})")
         seen.add(col)
+    return header
+
+
+def _read_csv(csv_path: Path, header: list[str], numeric: Sequence[str], text: Sequence[str],
+              log: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """The CSV's rows: ``numeric`` columns as float64, ``text`` columns as strings, the others as categories.
+
+    Numbers are parsed by pandas' C reader (the same values as Python's ``float``);
+    when a numeric column holds something it cannot read, those columns are read again
+    as text to name the row (:func:`_numbers`). Every column is read, so that a row with
+    too many fields is still an error. A large file is read in chunks, and ``log``
+    hears how far it got.
+    """
+    size = csv_path.stat().st_size
+    log = log if log is not None and size >= LARGE_CSV_BYTES else None
+    start = time.monotonic()
+    if log:
+        log(f"loading {csv_path.name} ({size / 1e6:.0f} MB) ...")
+    dtypes: dict[str, Any] = {c: ("float64" if c in numeric else str if c in text else "category") for c in header}
     try:
-        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise TaskError(f"{csv_path}: malformed CSV: {str(exc).strip()}") from None
-    if len(df) == 0:
+        frame = _read_chunks(csv_path, dtypes, size, log, start)
+    except ValueError as exc:  # a numeric column holds text: read those as text to say where
+        if not numeric or isinstance(exc, TaskError):
+            raise
+        frame = _read_chunks(csv_path, dtypes | {c: str for c in numeric}, size, log, start)
+        for c in numeric:
+            frame[c] = _numbers(frame[c], c, csv_path)
+    if len(frame) == 0:
         raise TaskError(f"{csv_path}: the CSV has a header but no data rows")
-    return df
+    if log:
+        log(f"loaded {len(frame):,} rows of {csv_path.name} in {time.monotonic() - start:.1f}s")
+    return frame
+
+
+def _read_chunks(csv_path: Path, dtypes: dict[str, Any], size: int, log: Callable[[str], None] | None,
+                 start: float) -> pd.DataFrame:
+    """pandas' C reader over the file, :data:`CSV_CHUNK_ROWS` rows at a time (categories merged at the end)."""
+    chunks: list[pd.DataFrame] = []
+    last = start
+    try:
+        with open(csv_path, "rb") as fh:
+            for chunk in pd.read_csv(fh, dtype=dtypes, keep_default_na=False, encoding="utf-8-sig",
+                                     chunksize=CSV_CHUNK_ROWS):
+                chunks.append(chunk)
+                if log and time.monotonic() - last >= LOAD_PROGRESS_SECONDS:
+                    last = time.monotonic()
+                    rows = sum(len(c) for c in chunks)
+                    log(f"loading {csv_path.name}: {rows:,} rows, {fh.tell() / 1e6:.0f} of {size / 1e6:.0f} MB")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise TaskError(f"{csv_path}: malformed CSV: {str(exc).strip()}") from None
+    except OSError as exc:
+        raise TaskError(f"{csv_path}: cannot read: {exc.strerror}") from None
+    if not chunks:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if k == "float64" else object) for c, k in dtypes.items()})
+    if len(chunks) == 1:
+        return chunks[0]
+    frame = pd.concat(chunks, ignore_index=True)
+    for col, kind in dtypes.items():
+        if kind == "category":  # chunks have their own categories, which concat turns into text: merge them
+            frame[col] = union_categoricals([c[col] for c in chunks])
+    return frame
 
 
 def _row(i: int) -> str:
     return f"row {i + 1} (line {i + 2})"
 
 
-def _numeric(df: pd.DataFrame, col: str, csv_path: Path) -> np.ndarray:
-    raw = df[col].tolist()
-    out = np.empty(len(raw), dtype=np.float64)
-    for i, v in enumerate(raw):
-        text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
-        if text == "":
-            out[i] = np.nan
+def _rows(index: np.ndarray) -> str:
+    """'row 3 (line 4), row 5 (line 6) and 12 more'."""
+    listed = ", ".join(_row(int(i)) for i in index[:_MAX_LISTED])
+    return listed + (f" and {len(index) - _MAX_LISTED} more" if len(index) > _MAX_LISTED else "")
+
+
+def _numbers(column: pd.Series, col: str, csv_path: Path) -> np.ndarray:
+    """A text column as float64, each cell as Python's ``float`` reads it (blank = NaN);
+    the first cell that is not a number is an error naming its row and line."""
+    text = column.str.strip()
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    for i in np.flatnonzero(np.isnan(values)):  # what pandas left: blanks, NaN spellings, 1_000, text
+        cell = text.iat[i]
+        if cell == "":
             continue
         try:
-            out[i] = float(text)
+            number = float(cell)
         except ValueError:
-            raise TaskError(
-                f"{csv_path}: column {col!r} must be numeric, but {_row(i)} holds {v!r}"
-            ) from None
-    bad = np.flatnonzero(~np.isfinite(out))
+            raise TaskError(f"{csv_path}: column {col!r} must be numeric, but {_row(int(i))} holds "
+                            f"{column.iat[i]!r}") from None
+        values[i] = number
+    return values
+
+
+def _finite(values: np.ndarray, col: str, csv_path: Path) -> np.ndarray:
+    bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
-        rows = ", ".join(_row(int(i)) for i in bad[:_MAX_LISTED]) + (
-            f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
-        )
-        raise TaskError(f"{csv_path}: column {col!r} has missing, NaN or infinite values at {rows}")
-    return out
+        raise TaskError(f"{csv_path}: column {col!r} has missing, NaN or infinite values at {_rows(bad)}")
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def _labels(column: pd.Series) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """A text column as (an object array of its strings, the distinct strings, each row's index into them).
+
+    Rows share one string object per distinct value: a million rows of eight
+    groups hold eight strings, not a million.
+    """
+    cat = column.astype("category").cat
+    names = [str(c) for c in cat.categories]
+    codes = cat.codes.to_numpy()
+    return np.asarray(names, dtype=object)[codes], names, codes
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot stand for a feature in a formula (None if it can)."""
+    from lawagent.law.parse import MAX_NAME_LENGTH
+
+    if not _FORMULA_NAME.fullmatch(name):
+        return "a name in a formula is ASCII letters, digits and '_', starting with a letter"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"a name in a formula has at most {MAX_NAME_LENGTH} characters"
+    return None
+
+
+def _suggested_name(name: str) -> str:
+    """'model size' -> 'model_size', '2x' -> 'x_2x' (a name :func:`_name_problem` accepts)."""
+    from lawagent.law.parse import MAX_NAME_LENGTH
+
+    out = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "x"
+    out = out if out[0].isalpha() else f"x_{out}"
+    return out[:MAX_NAME_LENGTH]
 
 
 def _build_task(
@@ -472,6 +572,7 @@ def _build_task(
     path: Path | None,
     split_description: str,
     where: str,
+    log: Callable[[str], None] | None = None,
 ) -> Task:
     # metadata checks (before touching the data)
     if not features:
@@ -494,9 +595,15 @@ def _build_task(
     not_feat = [s for s in scale if s not in features]
     if not_feat:
         raise TaskError(f"{where}: scale column(s) {not_feat} are not features {features}")
+    for f in features:
+        problem = _name_problem(f)
+        if problem is not None:
+            raise TaskError(f"{where}: feature column {f!r} cannot appear in a formula ({problem}); rename the "
+                            f"column, e.g. to {_suggested_name(f)!r}, in the CSV header and wherever it is named")
+    rule = parse_holdout(split_rule) if split_rule is not None else None
 
-    df = _read_csv(csv_path)
-    available = ", ".join(df.columns)
+    header = _read_header(csv_path)
+    available = ", ".join(header)
     for kind, cols in (
         ("feature", features),
         ("target", targets),
@@ -504,17 +611,20 @@ def _build_task(
         ("split", [split_column] if split_column else []),
     ):
         for c in cols:
-            if c not in df.columns:
+            if c not in header:
                 raise TaskError(f"{csv_path}: {kind} column {c!r} not found; available columns: {available}")
-    unknown_info = [c for c in columns if c not in df.columns]
+    unknown_info = [c for c in columns if c not in header]
     if unknown_info:
         raise TaskError(f"{where}: [columns] describes column(s) {unknown_info} not in {csv_path.name}; available: {available}")
 
-    X = {f: _numeric(df, f, csv_path) for f in features}
-    y = np.column_stack([_numeric(df, t, csv_path) for t in targets]).astype(np.float64)
+    numeric = [*features, *targets]
+    rule_only = [c for c in (rule.columns() if rule else []) if c not in numeric and c != group]
+    df = _read_csv(csv_path, header, numeric, rule_only, log)
+    X = {f: _finite(df[f].to_numpy(dtype=np.float64), f, csv_path) for f in features}
+    y = np.column_stack([_finite(df[t].to_numpy(dtype=np.float64), t, csv_path) for t in targets])
     if group is not None:
-        groups = df[group].astype(str).to_numpy(dtype=object)
-        empty = np.flatnonzero([g.strip() == "" for g in groups])
+        groups, names, codes = _labels(df[group])
+        empty = np.flatnonzero(np.isin(codes, [i for i, g in enumerate(names) if g.strip() == ""]))
         if len(empty):
             raise TaskError(f"{csv_path}: group column {group!r} is empty at {_row(int(empty[0]))}")
     else:
@@ -526,18 +636,19 @@ def _build_task(
 
     # test mask
     if split_column is not None:
-        labels = df[split_column].astype(str).str.strip().str.lower()
-        bad = np.flatnonzero(~labels.isin(["train", "test"]).to_numpy())
+        _, names, codes = _labels(df[split_column])
+        kinds = [n.strip().lower() for n in names]
+        bad = np.flatnonzero(np.isin(codes, [i for i, k in enumerate(kinds) if k not in ("train", "test")]))
         if len(bad):
             i = int(bad[0])
             raise TaskError(
                 f"{csv_path}: split column {split_column!r} must hold 'train' or 'test', "
-                f"but {_row(i)} holds {df[split_column].iloc[i]!r}"
+                f"but {_row(i)} holds {names[codes[i]]!r}"
             )
-        test_mask = (labels == "test").to_numpy()
+        test_mask = np.isin(codes, [i for i, k in enumerate(kinds) if k == "test"])
     else:
-        assert split_rule is not None
-        test_mask = parse_holdout(split_rule).select(df, group)
+        assert rule is not None
+        test_mask = rule.select(df, group)
     if not test_mask.any():
         raise TaskError(f"{csv_path}: the test split is empty (no held-out rows)")
     if test_mask.all():

@@ -3,8 +3,8 @@
 Per task: mean and spread (sample std over seeds) of held-out R², the R² of
 the *selected* seed (the one whose law has the best selection score: picked
 without the test rows, as a user would), mean NMSE and NMAE, wall time,
-candidates evaluated, and for LLM runs tokens and cost; then the mean over
-tasks. Beside them: the task's reference law refit by our harness
+candidates evaluated, and for LLM runs tokens, cost and the share of the laws
+in the LLM's answers that parsed; then the mean over tasks. Beside them: the task's reference law refit by our harness
 (``evaluate(task, reference_law(task))``, cached in reference.json; marked
 where the reference is lawagent's own baseline, not a published law) and,
 for test-row benchmarks, SLDBench's published numbers
@@ -51,6 +51,8 @@ class TaskRow:
     tokens: list[float]
     cost: list[float]
     group_r2: list[float] = field(default_factory=list)  # mean within-group R² per seed (NaN: one row per group)
+    llm_parsed: list[int] = field(default_factory=list)  # per LLM cell: laws in the model's answers that parsed ...
+    llm_laws: list[int] = field(default_factory=list)  # ... of the laws its answers held
     rel_nmse: list[float] = field(default_factory=list)  # NMSE over the reference law's, per seed
     label: str = ""  # the task's name
     collection: str = ""  # "sldbench", "more", or "" for a task folder of one's own
@@ -87,6 +89,11 @@ class TaskRow:
         return self.r2_by_seed.get(seed, math.nan) if seed is not None else math.nan
 
     @property
+    def llm_parsed_fraction(self) -> float:
+        """The share of the laws in the LLM's answers (all seeds) that parsed; NaN without LLM answers."""
+        return sum(self.llm_parsed) / sum(self.llm_laws) if sum(self.llm_laws) else math.nan
+
+    @property
     def r2_oracle(self) -> float:
         """The best seed *by test R²*: for diagnosis only, never a comparable number."""
         return max(self.r2) if self.r2 else math.nan
@@ -102,6 +109,7 @@ class TaskRow:
             "nmse_mean": _mean(self.nmse), "nmae_mean": _mean(self.nmae),
             "seconds_mean": _mean(self.seconds), "evaluated_mean": _mean(self.evaluated),
             "tokens_mean": _mean(self.tokens), "cost_total": float(sum(self.cost)) if self.cost else math.nan,
+            "llm_parsed_fraction": self.llm_parsed_fraction,
             "reference_r2_ours": _num(self.reference_r2),
             "published_reference_r2": _num(self.published_reference_r2),
             "published_sldagent_r2": _num(self.published_sldagent_r2),
@@ -234,6 +242,15 @@ def _stats(cell: dict[str, Any]) -> tuple[float | None, float | None]:
     return tokens, cost
 
 
+def _llm_laws(cell: dict[str, Any]) -> tuple[int, int] | None:
+    """(laws that parsed, laws) in the answers of a cell's LLM, from its proposer_stats; None for no LLM."""
+    stats = cell.get("proposer_stats") or {}
+    parsed, rejected = stats.get("parsed"), stats.get("rejected")
+    if not (_finite(parsed) and _finite(rejected)):
+        return None
+    return int(parsed), int(parsed) + int(rejected)
+
+
 def reference_scores(bench_dir: Path, tasks: list[str], dev: bool = False) -> dict[str, dict[str, Any]]:
     """The reference law of each task refit by our harness (FINAL_FIT, seed 0), cached in reference.json.
 
@@ -337,6 +354,10 @@ def build_leaderboard(bench_dir: Path, *, check: bool = True, reference: bool = 
                 row.tokens.append(float(tokens))
             if cost is not None:
                 row.cost.append(float(cost))
+            laws = _llm_laws(c)
+            if laws is not None:
+                row.llm_parsed.append(laws[0])
+                row.llm_laws.append(laws[1])
             if check:
                 again = recompute_test_r2(c, dev)
                 if again is not None and _finite(r2) and _finite(again):
@@ -426,7 +447,7 @@ def to_markdown(lb: Leaderboard) -> str:
     head = ["task", "seeds", "R² mean ± std", "selected seed", "group R²", "NMSE", "NMSE/ref", "NMAE", "wall s",
             "candidates"]
     if lb.llm:
-        head += ["tokens", "cost $"]
+        head += ["tokens", "cost $", "LLM laws parsed"]
     head += ["reference law (ours)"]
     if not lb.dev:
         head += ["SLDBench ref. (pub.)", "SLDAgent mean (pub.)"]
@@ -440,7 +461,7 @@ def to_markdown(lb: Leaderboard) -> str:
                  _f(d["nmse_mean"]), _f(d["nmse_vs_reference"], 3), _f(d["nmae_mean"]), _f(d["seconds_mean"], 0),
                  _f(d["evaluated_mean"], 0)]
         if lb.llm:
-            cells += [_f(d["tokens_mean"], 0), _f(d["cost_total"], 4)]
+            cells += [_f(d["tokens_mean"], 0), _f(d["cost_total"], 4), _f(d["llm_parsed_fraction"], 2)]
         cells += [_f(d["reference_r2_ours"]) + ref_mark]
         if not lb.dev:
             cells += [_f(d["published_reference_r2"], 3), pub_agent]
@@ -458,7 +479,7 @@ def to_markdown(lb: Leaderboard) -> str:
         cells = ["*" + clipped["task"] + "*", "", _f(clipped["r2_mean"]), _f(clipped["r2_selected"]), "", "", "", "",
                  "", ""]
         if lb.llm:
-            cells += ["", ""]
+            cells += ["", "", ""]
         cells += [_f(clipped["reference_r2_ours"])]
         if not lb.dev:
             cells += [_f(clipped["published_reference_r2"], 3), "–"]
@@ -476,6 +497,9 @@ def to_markdown(lb: Leaderboard) -> str:
               "lawagent's harness on the same rows" + (" (on the development split)" if lb.dev else "") +
               "; ‡ = lawagent's own baseline (no published law for this task), not a law from the literature.",
               f"- Blocks: {BLOCKS_DISCLOSURE}"]
+    if lb.llm:
+        lines += ["- *LLM laws parsed*: of the laws the LLM wrote in its answers (all seeds of the task), the share "
+                  "the whitelist parser accepted; per cell in cells.csv. Calls that failed wrote none."]
     if not lb.dev:
         lines += [f"- *published*: SLDBench's numbers, not recomputed: the reference law as scored by SLDBench, and "
                   f"SLDAgent (GPT-5) mean of 5 runs; † = Claude Sonnet 4.5 (no GPT-5 figure). Stated means over "
@@ -502,7 +526,7 @@ def to_markdown(lb: Leaderboard) -> str:
 
 
 CSV_COLUMNS = ["task", "collection", "seeds", "failed", "r2_mean", "r2_std", "r2_selected", "selected_seed",
-               "r2_worst", "group_r2_mean", "nmse_mean", "nmse_vs_reference", "nmae_mean", "seconds_mean", "evaluated_mean", "tokens_mean", "cost_total",
+               "r2_worst", "group_r2_mean", "nmse_mean", "nmse_vs_reference", "nmae_mean", "seconds_mean", "evaluated_mean", "tokens_mean", "cost_total", "llm_parsed_fraction",
                "reference_r2_ours", "published_reference_r2", "published_sldagent_r2", "best_formula",
                "r2_oracle_picked_on_test", "published_sldagent_best_r2"]
 
@@ -534,15 +558,16 @@ def write_leaderboard(bench_dir: Path) -> dict[str, Path]:
 def cells_csv(lb: Leaderboard) -> str:
     buf = io.StringIO()
     cols = ["task", "seed", "test_r2", "recomputed_r2", "nmse", "nmae", "val_r2", "selection_score", "seconds",
-            "n_evaluated", "tokens", "cost", "n_parameters", "formula"]
+            "n_evaluated", "tokens", "cost", "llm_laws_parsed", "llm_laws", "n_parameters", "formula"]
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for c in sorted(lb.cells, key=lambda c: (c["task"], c["seed"])):
         t = c.get("test") or {}
         tokens, cost = _stats(c)
+        parsed, laws = _llm_laws(c) or (None, None)
         w.writerow([c["task"], c["seed"], t.get("r2"), c.get("recomputed_r2"), t.get("nmse"), t.get("nmae"),
                     c.get("val_r2"), _selection_score(c), c.get("seconds"), c.get("n_evaluated"), tokens, cost,
-                    c.get("n_parameters"), c.get("formula")])
+                    parsed, laws, c.get("n_parameters"), c.get("formula")])
     return buf.getvalue()
 
 

@@ -81,8 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LawagentError as err:
         print(f"lawagent {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"lawagent {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:  # lawagent.errors.Interrupted says what can be done next
+        print(f"lawagent {args.command}: {err or 'interrupted'}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -69,8 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(e.g. ./tasks-local/my_runs, made with `lawagent tasks new`)")
     p.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0..N-1 per task (default 3)")
     p.add_argument("--time", type=float, default=None, metavar="SECONDS",
-                   help="search time per cell in seconds (default 60 when no other budget is given; the final "
-                   "refit comes after it)")
+                   help="seconds per cell for its whole run, the final refit included (default 60 when no other "
+                   "budget is given)")
     p.add_argument("--iterations", type=int, metavar="N", help="stop each cell after N iterations")
     p.add_argument("--max-candidates", type=int, metavar="N",
                    help="stop each cell after N candidates: reproducible on any machine (use it for published runs)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 from lawagent.cli.format import fmt, table
 from lawagent.errors import LawagentError
@@ -37,7 +38,14 @@ examples:
   lawagent discover --task moe_scaling_law --executor ray --address auto   (on a Ray cluster)
   lawagent discover --task sft_scaling_law --proposer hybrid --model openai/gpt-4o-mini --max-cost 1
 
-Ctrl-C stops after the current batch and writes everything; --resume continues.
+--time is a deadline for the whole run: loading the data, the search and the
+final refit of the finalists (the search stops early enough to leave the refit
+its share; candidates still being evaluated then are dropped). With --resume it
+is the total over all sessions of the run, not extra time.
+
+Ctrl-C stops the search at once, refits and writes everything, and exits with
+code 130 ("interrupted, resumable"); --resume continues. A second Ctrl-C stops
+without the refit. One process at a time writes a run folder.
 """
 
 
@@ -62,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--name", help="task name used in the run id (default: the CSV file name)")
     b = p.add_argument_group("budget and run")
     b.add_argument("--time", type=float, default=None, metavar="SECONDS",
-                   help="wall-clock seconds of search (default 180; the final refit comes after)")
+                   help="wall-clock seconds for the whole run: loading, search and final refit (default 180); "
+                   "with --resume, the total over all sessions, not extra time")
     b.add_argument("--iterations", type=int, help="stop after this many iterations")
     b.add_argument("--max-candidates", type=int, metavar="N", help="stop after evaluating this many candidates")
     b.add_argument("--batch-size", type=int, default=64, metavar="N", help="candidates per iteration (default 64)")
@@ -123,10 +132,13 @@ def _proposer_options(args) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from lawagent.discovery import discover, discover_csv, resume_run
+    from lawagent.discovery.clock import process_started
+
+    started = process_started()  # --time counts the whole command: starting up and loading the data too
 
     opts = _proposer_options(args)
     common = dict(iterations=args.iterations, max_candidates=args.max_candidates, workers=args.workers,
-                  progress=not args.quiet, executor=args.executor, address=args.address)
+                  progress=not args.quiet, started=started, executor=args.executor, address=args.address)
     if args.resume:
         if args.task or args.csv:
             raise LawagentError("--resume takes the run folder only; the task comes from its config.json")
@@ -159,6 +171,11 @@ def run(args: argparse.Namespace) -> int:
         print((result.run_dir / "final.json").read_text(encoding="utf-8"))
     else:
         print(render(result))
+    if result.stopped == "interrupted":
+        sys.stdout.flush()
+        print(f"lawagent discover: interrupted, resumable: lawagent discover --resume {result.run_dir}",
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -14,12 +14,12 @@ import pandas as pd
 from lawagent.discovery.progress import Progress
 from lawagent.discovery.runner import (EQUATION_COLUMNS, Budget, RunSettings, default_run_id, equations_frame,
                                        final_candidates, finalize, proposer_stats, run_search)
-from lawagent.errors import LawagentError
+from lawagent.errors import Interrupted, LawagentError
 from lawagent.executor import Where
 from lawagent.executor import require as require_executor
 from lawagent.proposers.base import Proposer
 from lawagent.records import LawRecord
-from lawagent.runfolder import CONFIG, EQUATIONS, FINAL, RunDir, task_from_spec, task_spec
+from lawagent.runfolder import CONFIG, EQUATIONS, FINAL, STATE, RunDir, task_from_spec, task_spec
 from lawagent.selection.protocol import DEFAULT_FOLDS, protocol_for
 from lawagent.selection.view import TrainView
 from lawagent.task import NO_GROUP, Task, load_task, task_from_csv
@@ -136,27 +136,38 @@ def discover(
     fit_options: Any = None,
     csv_spec: Mapping[str, Any] | None = None,
     racing: bool = True,
+    started: float | None = None,
     executor: str = "local",
     address: str | None = None,
 ) -> DiscoveryResult:
     """Search for laws of ``task`` (a Task, a bundled task name, or a task folder).
 
     Budgets (stop at whichever comes first): ``iterations``, ``max_candidates``,
-    ``time_limit`` seconds of search (the final refit comes after it). Candidates
-    are scored on validation folds carved from the training rows by the
-    protocol (:mod:`lawagent.selection.protocol`: ``validation`` is an explicit
-    rule, else the task's own, else one derived from the holdout rule, else the
-    largest ``validation_fraction`` by scale); search sees only the train-only
-    view, and the test rows are touched once, at the end, for the report.
-    ``resume=True`` (with the same ``run_id``) continues an interrupted run
-    without redoing finished work. ``executor="ray"`` evaluates candidates on
+    ``time_limit`` seconds for the whole run: loading, search and the final refit
+    (the search stops early enough to leave the refit its share; a resumed run's
+    earlier sessions count). ``started`` is the ``time.monotonic()`` at which
+    the run's clock started (default: now; :func:`discover_csv` starts it before
+    loading). Candidates are scored on validation folds carved from the training
+    rows by the protocol (:mod:`lawagent.selection.protocol`: ``validation`` is
+    an explicit rule, else the task's own, else one derived from the holdout rule,
+    else the largest ``validation_fraction`` by scale); search sees only the
+    train-only view, and the test rows are touched once, at the end, for the
+    report. ``resume=True`` (with the same ``run_id``) continues an interrupted
+    run without redoing finished work. ``executor="ray"`` evaluates candidates on
     Ray actors (``address``: None starts a Ray instance here, ``"auto"`` joins
     the running cluster); the loop stays here, and the run is the same as with
     local workers for the same seed and budget in iterations or candidates.
+
+    One process writes a run folder at a time (a lock; a second one gets an error
+    naming the first one's PID). A run that fails before any candidate was
+    evaluated removes what it created. A first Ctrl-C stops the search and still
+    refits and writes everything (``result.stopped == "interrupted"``); a second
+    one raises :class:`~lawagent.errors.Interrupted`, and the run can be resumed.
     """
+    started = time.monotonic() if started is None else started
+    require_executor(executor, address)  # a missing extra is one clear line, before a run folder is made
     budget = Budget(iterations, max_candidates, time_limit)
     budget.check()
-    require_executor(executor, address)  # a missing extra is one clear line, before a run folder is made
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise LawagentError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not isinstance(top_k, int) or top_k < 1:
@@ -182,55 +193,79 @@ def discover(
         "validation_folds": validation_folds, "protocol": protocol.describe(), "top_k": top_k, "racing": racing,
         "seed_laws": list(seed_laws), "workers": workers,
     }
-    if resume:
-        old = run_dir.read(CONFIG)
-        if old is None:
-            raise LawagentError(f"cannot resume: {run_dir.path} has no {CONFIG} (not a run folder)")
-        old.setdefault("validation_folds", 1)  # runs from before rolling-origin folds
-        old.setdefault("validation", None)
-        old.setdefault("racing", False)  # runs from before racing
-        for key in ("seed", "batch_size", "validation", "validation_fraction", "validation_folds", "proposer",
-                    "seed_laws", "racing"):
-            if old.get(key) != config[key]:
-                raise LawagentError(f"cannot resume {run_dir.path}: it was run with {key}={old.get(key)!r}, "
-                                    f"not {config[key]!r}")
-        if old["task"]["name"] != task.name:
-            raise LawagentError(f"cannot resume {run_dir.path}: it is a run of task {old['task']['name']!r}, not {task.name!r}")
-        config = old | {"budget": config["budget"], "workers": workers}
-    elif run_dir.exists():
-        raise LawagentError(f"run folder {run_dir.path} already exists; resume it (--resume) or choose another run id")
-    view = TrainView.of(task, protocol)
-    fresh = not run_dir.path.exists()
-    run_dir.create()
+    if resume and not run_dir.exists():
+        raise LawagentError(f"cannot resume: {run_dir.path} has no {CONFIG} (not a run folder)")
+    view = TrainView.of(task, protocol)  # before the folder is touched: a task that cannot be split leaves nothing
+    settings = RunSettings(seed=seed, batch_size=batch_size, workers=workers, top_k=top_k,
+                           candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress,
+                           racing=racing, started=started, executor=executor, address=address)
+    lock = run_dir.lock()
+    try:
+        if resume:
+            config = _resumable(run_dir, config, task)
+        elif run_dir.exists():
+            raise LawagentError(f"run folder {run_dir.path} already exists; resume it (--resume) or choose another run id")
+        return _run(task, view, proposer, proposer_options, run_dir, config, budget, settings, seed_laws, resume)
+    except BaseException as err:
+        fresh = not resume and not run_dir.has_candidates()
+        if fresh:
+            lock.remove_created()  # nothing was evaluated: leave no half-made run folder behind
+        if isinstance(err, KeyboardInterrupt) and not isinstance(err, Interrupted):
+            raise Interrupted("interrupted before any candidate was evaluated; nothing to resume" if fresh else
+                              f"interrupted, resumable: lawagent discover --resume {run_dir.path}") from None
+        raise
+    finally:
+        lock.release()
+
+
+def _resumable(run_dir: RunDir, config: dict[str, Any], task: Task) -> dict[str, Any]:
+    """The saved config of the run to resume, if it is the run ``config`` describes (its budget and workers updated)."""
+    old = run_dir.read(CONFIG)
+    if old is None:
+        raise LawagentError(f"cannot resume: {run_dir.path} has no {CONFIG} (not a run folder)")
+    old.setdefault("validation_folds", 1)  # runs from before rolling-origin folds
+    old.setdefault("validation", None)
+    old.setdefault("racing", False)  # runs from before racing
+    for key in ("seed", "batch_size", "validation", "validation_fraction", "validation_folds", "proposer",
+                "seed_laws", "racing"):
+        if old.get(key) != config[key]:
+            raise LawagentError(f"cannot resume {run_dir.path}: it was run with {key}={old.get(key)!r}, "
+                                f"not {config[key]!r}")
+    if old["task"]["name"] != task.name:
+        raise LawagentError(f"cannot resume {run_dir.path}: it is a run of task {old['task']['name']!r}, not {task.name!r}")
+    return old | {"budget": config["budget"], "workers": config["workers"]}
+
+
+def _run(task: Task, view: TrainView, proposer: str | Proposer, proposer_options: Mapping[str, Any] | None,
+         run_dir: RunDir, config: dict[str, Any], budget: Budget, settings: RunSettings, seed_laws: Sequence[str],
+         resume: bool) -> DiscoveryResult:
+    """The run itself, with the folder locked: search, refit, write final.json."""
+    out = Progress(settings.progress)
     if isinstance(proposer, str):
         from lawagent.proposers.registry import build_proposer
 
-        try:
-            proposer = build_proposer(proposer, view.info, seed=seed, run_dir=run_dir.path,
-                                      **dict(proposer_options or {}))
-        except BaseException:
-            if fresh:
-                shutil.rmtree(run_dir.path, ignore_errors=True)  # nothing ran: leave no half-made run behind
-            raise
+        proposer = build_proposer(proposer, view.info, seed=settings.seed, run_dir=run_dir.path,
+                                  **dict(proposer_options or {}))
     run_dir.write(CONFIG, config)
-    settings = RunSettings(seed=seed, batch_size=batch_size, workers=workers, top_k=top_k,
-                           candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress,
-                           racing=racing, executor=executor, address=address)
-    out = Progress(progress)
-    validation_text = f"{protocol.describe()}; " + ", ".join(
+    validation_text = f"{config['protocol']}; " + ", ".join(
         f"fold {i + 1}: {f.rule} ({len(f.val)} rows)" for i, f in enumerate(view.folds))
     out.message(f"validation: {validation_text}")
+    prepared = time.monotonic() - settings.started if settings.started is not None else 0.0
     try:
+        if resume:
+            out.message(_resume_note(run_dir, budget.time_limit))
         pop, state, extras = run_search(view, proposer, run_dir, budget, settings, seed_laws, resume=resume)
-        if state.stopped == "interrupted":
-            out.message(f"search stopped; resume with: lawagent discover --resume {run_dir.path}")
         stats = proposer_stats(proposer, pop)
     finally:
         close = getattr(proposer, "close", None)
         if callable(close):
             close()
-    out.message(f"refitting {len(final_candidates(pop, top_k))} finalist(s) on all training rows ...")
-    laws, reference, notes = finalize(task, pop, extras, top_k, time_limit, progress=out)
+    if not len(pop) and state.stopped == "time_limit":
+        raise LawagentError(f"the time limit ({budget.time_limit:g} s for the whole run) ran out before any candidate "
+                            f"was evaluated (starting and preparing {len(view.train):,} training rows took "
+                            f"{prepared:.1f} s, the first evaluations did not finish in the rest); give more --time")
+    out.message(f"refitting {len(final_candidates(pop, settings.top_k))} finalist(s) on all training rows ...")
+    laws, reference, notes = finalize(task, pop, extras, settings.top_k, state.clock, progress=out)
     for note in notes:
         out.message(f"warning: {note}")
     if not laws:
@@ -239,17 +274,17 @@ def discover(
     result = DiscoveryResult(
         task_name=task.name, run_dir=run_dir.path, equations=equations, best=laws[0], laws=laws,
         n_evaluated=len(pop), seconds=state.seconds, proposer_stats=stats, reference=reference,
-        history=state.history, stopped=state.stopped, seed=seed, protocol=validation_text,
+        history=state.history, stopped=state.stopped, seed=settings.seed, protocol=validation_text,
         where=Where(**state.where).describe() if state.where else "",
         per_core_second=throughput(state, len(pop))["per_core_second"],
     )
     run_dir.write(FINAL, {
-        "lawagent_version": _version(), "run_id": run_id, "task": config["task"],
+        "lawagent_version": _version(), "run_id": config["run_id"], "task": config["task"],
         "best": result.best.to_dict(), "laws": [law.to_dict() for law in laws],
         "reference": reference.to_dict() if reference else None,
-        "n_evaluated": result.n_evaluated, "seconds": result.seconds, "seed": seed, "proposer": proposer_name,
-        "proposer_stats": stats, "history": state.history, "stopped": state.stopped, "notes": notes,
-        "where": state.where, "throughput": throughput(state, len(pop)),
+        "n_evaluated": result.n_evaluated, "seconds": result.seconds, "seed": settings.seed,
+        "proposer": config["proposer"], "proposer_stats": stats, "history": state.history, "stopped": state.stopped,
+        "notes": notes, "where": state.where, "throughput": throughput(state, len(pop)),
         "protocol": {"rule": validation_text, "folds": [{"rule": f.rule, "fit_rows": len(f.fit),
                                                              "val_rows": len(f.val)} for f in view.folds]},
         "equations": equations.to_dict(orient="records"),
@@ -263,6 +298,19 @@ def throughput(state, n_candidates: int) -> dict[str, float]:
     per_second = n_candidates / state.seconds if state.seconds > 0 else math.nan
     return {"candidates": n_candidates, "seconds": state.seconds, "cores": cores, "per_second": per_second,
             "per_core_second": per_second / cores}
+
+
+def _resume_note(run_dir: RunDir, time_limit: float | None) -> str:
+    """What a resumed run has left of its --time (a total over all its sessions)."""
+    state = run_dir.read(STATE) or {}
+    spent = float(state.get("seconds") or 0.0)
+    if time_limit is None:
+        return f"resuming {run_dir.path}: {spent:.0f} s spent so far (no time limit)"
+    if spent >= time_limit:
+        return (f"resuming {run_dir.path}: it has already used {spent:.0f} s of its --time {time_limit:g} "
+                "(a total over all sessions, not extra time), so it only refits; give a larger --time to search on")
+    return (f"resuming {run_dir.path}: {spent:.0f} s of its --time {time_limit:g} spent (a total over all "
+            f"sessions, not extra time): about {time_limit - spent:.0f} s left")
 
 
 def discover_csv(
@@ -282,7 +330,9 @@ def discover_csv(
     ``"largest 20% by params"``; without one the CSV needs a train/test ``split`` column.
     ``scale`` names the features along which held-out rows lie further out (default: those
     the holdout rule uses); ``validation=RULE`` (a keyword of :func:`discover`) overrides the
-    validation rule derived from the holdout rule."""
+    validation rule derived from the holdout rule. The run's clock (``time_limit``) starts
+    before the CSV is loaded."""
+    kwargs.setdefault("started", time.monotonic())
     features = _names(features, "features")
     targets = _names(targets, "targets")
     if not isinstance(parameter_budget, int) or isinstance(parameter_budget, bool) or parameter_budget < 1:
@@ -292,7 +342,8 @@ def discover_csv(
             "holdout": holdout, "name": name, "parameter_budget": parameter_budget, "description": description,
             "scale": scale}
     task = task_from_csv(path, features, targets, group=group, holdout=holdout, name=name,
-                         description=description, parameter_budget=parameter_budget, scale=scale)
+                         description=description, parameter_budget=parameter_budget, scale=scale,
+                         log=Progress(kwargs.get("progress", True)).message)
     spec["name"] = task.name
     return discover(task, csv_spec=spec, **kwargs)
 
@@ -300,13 +351,19 @@ def discover_csv(
 def resume_run(run_dir: str | Path, *, iterations: int | None = None, max_candidates: int | None = None,
                time_limit: float | None = None, workers: int | None = None, progress: bool = True,
                proposer: Proposer | None = None, proposer_options: Mapping[str, Any] | None = None,
-               executor: str = "local", address: str | None = None) -> DiscoveryResult:
-    """Continue an interrupted run from its folder; budgets not given keep their saved values (totals, not extra)."""
+               started: float | None = None, executor: str = "local",
+               address: str | None = None) -> DiscoveryResult:
+    """Continue an interrupted run from its folder; budgets not given keep their saved values.
+
+    Budgets are totals over all sessions of the run, not extra: ``time_limit=600`` on a
+    run that has used 400 s leaves about 200 s.
+    """
+    started = time.monotonic() if started is None else started
     rd = RunDir(run_dir)
     config = rd.read(CONFIG)
     if config is None:
         raise LawagentError(f"cannot resume {rd.path}: no {CONFIG} there (not a run folder)")
-    task = task_from_spec(config["task"])
+    task = task_from_spec(config["task"], log=Progress(progress).message)
     saved = config.get("budget") or {}
     if proposer is None:
         proposer = config["proposer"]
@@ -323,8 +380,8 @@ def resume_run(run_dir: str | Path, *, iterations: int | None = None, max_candid
         validation_fraction=config["validation_fraction"],
         validation_folds=config.get("validation_folds", 1), progress=progress, top_k=config.get("top_k", 5),
         proposer_options=opts or None,
-        csv_spec=config["task"].get("csv_spec"), racing=config.get("racing", False), executor=executor,
-        address=address,
+        csv_spec=config["task"].get("csv_spec"), racing=config.get("racing", False), started=started,
+        executor=executor, address=address,
     )
 
 

@@ -13,6 +13,11 @@ Called for every proposal, so it must be cheap (no ``simplify``). Three steps:
 3. ``sympy.srepr`` of the renamed expressions, plus the renamed bounds.
 
 So ``A/N^a + E``, ``E + B*N^(-b)`` and ``C + D/N**g`` share one key.
+
+Every proposal goes through here, so it runs under the same wall-clock guard as
+the parser (:func:`lawagent.law.guard.bounded`): a law whose canonical form
+takes too long raises :class:`~lawagent.errors.FormulaError` instead of holding
+up the search (the loop then keys it by its text).
 """
 
 from __future__ import annotations
@@ -21,14 +26,21 @@ import hashlib
 
 import sympy
 
+from lawagent.law.guard import PARSE_SECONDS, bounded
 from lawagent.law.law import Law, exact_numbers
+
+CANONICAL_SECONDS = PARSE_SECONDS  # a real law's key takes milliseconds
 
 _MARK = sympy.Symbol("_x")
 _BLANK = sympy.Symbol("_p")
 
 
 def canonical_key(law: Law) -> str:
-    """A string equal for equivalent rewritings and renamings of ``law``."""
+    """A string equal for equivalent rewritings and renamings of ``law`` (FormulaError if it takes too long)."""
+    return bounded(CANONICAL_SECONDS, "finding the canonical form of a law", lambda: _canonical_key(law))
+
+
+def _canonical_key(law: Law) -> str:
     features = set(law.features)
     exprs = tuple(_normalise(e, law, features) for e in law.expressions)
     params = _params(exprs, features)

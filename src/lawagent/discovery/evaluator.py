@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 
+from lawagent.discovery.clock import OutOfTime, within
 from lawagent.errors import LawagentError
 from lawagent.fit.fitter import FitOptions, fit
 from lawagent.law.law import Law
@@ -38,6 +40,9 @@ SCREEN_FIT = FitOptions(n_starts=8, n_refine=2, max_iter=30, time_limit=2.0)
 SCREEN_ROWS = 1500  # fit rows above which the screen fits on an even subsample of each group
 
 FULL, FOLD1, SCREEN = "full", "fold1", "screen"  # racing's stages, dearest first
+# The error of a candidate the search gave up on when it ended (time up, or Ctrl-C): it is not
+# recorded at all, so that a resumed run can evaluate it properly.
+CANCELLED = "cancelled: the search ended before its evaluation did"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class EvalOptions:
     fit: FitOptions = field(default_factory=lambda: SEARCH_FIT)
     screen: FitOptions = field(default_factory=lambda: SCREEN_FIT)
     screen_rows: int = SCREEN_ROWS
+    # time.monotonic() at which the search ends: fits are told (their time limit ends there) and
+    # stopped by the wall-clock guard if they run on, and the candidate is CANCELLED. For evaluation
+    # in the search's own process (workers=0), which nothing else can stop; workers are killed instead.
+    deadline: float | None = None
 
 
 def parse_proposal(proposal: Proposal, features: Sequence[str], targets: Sequence[str], budget: int | None) -> Law:
@@ -87,6 +96,9 @@ def evaluate_candidate(
     if stage == SCREEN:
         fit_split = subsample(fit_split, options.screen_rows)
         fit_options, extra_folds = options.screen, ()
+    if _by_deadline(fit_options, options.deadline) is None:
+        record.error = CANCELLED
+        return record
     try:
         law = parse_proposal(proposal, features, targets, budget)
     except LawagentError as err:
@@ -101,7 +113,7 @@ def evaluate_candidate(
     record.complexity = law.complexity
     record.n_params = law.n_parameters
     try:
-        result = fit(law, fit_split.X, fit_split.y, fit_split.groups, fit_options)
+        result = _fit(law, fit_split, fit_options, options.deadline)
         record.params = result.params_table()
         if not result.ok:
             bad = [g for g, f in result.groups.items() if not f.ok]
@@ -120,7 +132,7 @@ def evaluate_candidate(
                 record.stage = FOLD1
             elif stage == FULL:
                 record.probe_violation = violation(result, fit_split, val_split)
-                record.fold_r2 = [_fold_r2(law, f, v, fit_options) for f, v in extra_folds]
+                record.fold_r2 = [_fold_r2(law, f, v, fit_options, options.deadline) for f, v in extra_folds]
             if val_scores.failed:
                 record.error = f"validation: {val_scores.message}"
             elif fit_scores.failed:
@@ -137,9 +149,34 @@ def evaluate_candidate(
     record.fold_r2 = [_stable(v) for v in record.fold_r2]
     record.params = {g: {k: _stable(v, nan=True) for k, v in ps.items()} for g, ps in record.params.items()}
     record.seconds = time.perf_counter() - start
+    if options.deadline is not None and time.monotonic() > options.deadline:
+        record.error = CANCELLED  # its fits were cut short: these are not the numbers of a whole evaluation
     return record
 
 
+def _fit(law: Law, split: DataSplit, options: FitOptions, deadline: float | None):
+    """``fit`` on ``split``; with a ``deadline``, told to end by it and stopped there if it does not
+    (:func:`~lawagent.discovery.clock.within`: OutOfTime, a LawagentError)."""
+    if deadline is None:
+        return fit(law, split.X, split.y, split.groups, options)
+    bounded_options = _by_deadline(options, deadline)
+    if bounded_options is None:
+        raise OutOfTime("the search has ended")
+    return within(deadline - time.monotonic(), "a candidate's fit",
+                  lambda: fit(law, split.X, split.y, split.groups, bounded_options))
+
+
+def _by_deadline(options: FitOptions, deadline: float | None) -> FitOptions | None:
+    """``options`` with a time limit that ends by ``deadline`` (None once it has passed)."""
+    if deadline is None:
+        return options
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return None
+    return options if left >= options.time_limit else replace(options, time_limit=left)
+
+
+@lru_cache(maxsize=2)  # every screen of a run subsamples the same split (hashed by identity): once
 def subsample(split: DataSplit, max_rows: int) -> DataSplit:
     """At most about ``max_rows`` rows, an even stride through each group (all of a small group's rows)."""
     n = len(split)
@@ -153,9 +190,10 @@ def subsample(split: DataSplit, max_rows: int) -> DataSplit:
     return split.subset(keep)
 
 
-def _fold_r2(law: Law, fit_split: DataSplit, val_split: DataSplit, options: FitOptions) -> float:
+def _fold_r2(law: Law, fit_split: DataSplit, val_split: DataSplit, options: FitOptions,
+             deadline: float | None = None) -> float:
     try:
-        result = fit(law, fit_split.X, fit_split.y, fit_split.groups, options)
+        result = _fit(law, fit_split, options, deadline)
         if not result.ok:
             return -1.0
         scores = score(val_split.y, result.predict(val_split.X, val_split.groups))

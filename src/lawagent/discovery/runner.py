@@ -18,25 +18,28 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from lawagent.discovery.canonical import canonical_key, key_digest
-from lawagent.discovery.evaluator import FULL, SCREEN, SEARCH_FIT, EvalOptions, parse_proposal
+from lawagent.discovery.clock import OutOfTime, RunClock, refit_fits, refit_reserve, within
+from lawagent.discovery.evaluator import CANCELLED, FULL, SCREEN, SEARCH_FIT, EvalOptions, parse_proposal
 from lawagent.discovery.population import Population
 from lawagent.discovery.progress import Progress, status_line
 from lawagent.discovery.candidate_rows import record_from_dict, record_to_dict
-from lawagent.discovery.workers import EvalShared, Pool, evaluate_all, evaluate_job, make_pool
+from lawagent.discovery.workers import EvalShared, Pool, default_workers, evaluate_all, evaluate_job, make_pool
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
-from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
-from lawagent.proposers.seeds import SeedProposer
+from lawagent.fit.fitter import FitResult, GroupFit, predict
 from lawagent.proposers.blocks import FeatureKinds
 from lawagent.readable.record import attach_readable
 from lawagent.readable.roles import penalty
 from lawagent.sanity import sanity_checks, target_is_loss
+from lawagent.scoring import score
+from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
+from lawagent.proposers.seeds import SeedProposer
 from lawagent.records import LawRecord, bound_pair
 from lawagent.runfolder.files import BEST, STATE, RunDir
 from lawagent.selection import rank
@@ -75,6 +78,7 @@ class RunSettings:
     racing: bool = True  # screen every candidate cheaply; fully evaluate only those that could still win
     fit_options: Any = None  # FitOptions for the search fits (default SEARCH_FIT)
     progress: bool = True
+    started: float | None = None  # time.monotonic() when the run's clock started (loading counts); None = now
     executor: str = "local"  # where candidates are evaluated: "local" processes or "ray" actors (same results)
     address: str | None = None  # the Ray cluster (None: start a Ray instance here)
 
@@ -85,6 +89,7 @@ class LoopState:
     seconds: float = 0.0
     history: list[list[float]] = field(default_factory=list)
     stopped: str = ""
+    clock: RunClock | None = None  # this session's clock (the final refit takes what the search left)
     where: dict[str, Any] = field(default_factory=dict)  # where candidates were evaluated (this session)
 
 
@@ -93,7 +98,7 @@ def default_run_id(task_name: str, seed: int) -> str:
 
 
 class _StopFlag:
-    """First Ctrl-C: finish the current batch, then stop and write everything. Second: abort."""
+    """First Ctrl-C: drop the candidates in flight, stop, refit and write everything. Second: abort."""
 
     def __init__(self, progress: Progress):
         self.set = False
@@ -110,7 +115,8 @@ class _StopFlag:
         if self.set:
             raise KeyboardInterrupt
         self.set = True
-        self.progress.message("interrupted: stopping after the current batch (Ctrl-C again to abort)")
+        self.progress.message("interrupted: stopping the search, then refitting the finalists "
+                              "(Ctrl-C again to stop at once)")
 
     def __exit__(self, *exc):
         if self._old is not None:
@@ -133,12 +139,18 @@ def run_search(
     options = EvalOptions(fit=fit_options)
     budget_p = view.parameter_budget
     timeout = settings.candidate_timeout or max(20.0, 4 * fit_options.time_limit)
-
+    workers = settings.workers
+    if settings.executor == "local":
+        workers = default_workers() if workers is None else int(workers)
+        if workers < 0:
+            raise LawagentError(f"workers must be >= 0 (0 = evaluate in this process), got {workers}")
     wide = FeatureKinds.from_ranges(view.features, info.feature_ranges).wide
+
     pop = Population()
     state = LoopState()
     extras: dict[int, dict[str, Any]] = {}  # id -> bounds/initial of the proposal
     cache: dict[str, dict[str, Any]] = {}
+    started = time.monotonic() if settings.started is None else settings.started
     if resume:
         state, rows, cache = _load_resume(run_dir)
         for row in rows:
@@ -149,33 +161,47 @@ def run_search(
         if state.iterations_done and _replayable(proposer):
             _replay(proposer, pop.records, info, settings, seed_laws, state.iterations_done)
     seeds = SeedProposer(seed_laws) if seed_laws else None
-    session_start = time.monotonic()
-    spent_before = state.seconds
-    deadline = None if budget.time_limit is None else session_start + budget.time_limit - spent_before
+    clock = RunClock(started, budget.time_limit, state.seconds)
+    state.clock = clock
+
+    def end_of_search() -> float | None:
+        """When the search must stop to leave the final refit its share (re-judged after every batch)."""
+        if clock.end is None:
+            return None
+        costs = [r.seconds for r in final_candidates(pop, settings.top_k) if r.stage == FULL]
+        return clock.end - refit_reserve(budget.time_limit, costs)
+
+    search_end = end_of_search()
     stall = 0
     proposer_failures = 0
     next_id = len(pop)
     shared = EvalShared(view.features, view.targets, budget_p, view.fit, view.val, options,
                         tuple((f.fit, f.val) for f in view.folds[1:]))
-    pool = make_pool(evaluate_job, shared, workers=settings.workers, timeout=timeout, executor=settings.executor,
+    job = evaluate_job if workers != 0 else _in_process(lambda: search_end)
+    pool = make_pool(job, shared, workers=workers, timeout=timeout, executor=settings.executor,
                      address=settings.address)
     state.where = pool.where.to_dict()
     if settings.executor != "local":
         progress.message(f"evaluating candidates on {pool.where.describe()}")
 
-    def elapsed() -> float:
-        return spent_before + time.monotonic() - session_start
-
     def show(force: bool = False) -> None:
         best = pop.best(1)
-        session = time.monotonic() - session_start
+        session = time.monotonic() - started
         n_session = len(pop) - n_at_start
         progress.update(status_line(
             state.iterations_done, len(pop), n_session / session if session > 0 else 0.0,
-            best[0].cv_r2 if best else None, best[0].formula if best else "",
-            None if deadline is None else deadline - time.monotonic()), force)
+            best[0].cv_r2 if best else None, best[0].formula if best else "", clock.left()), force)
+
+    def search_over() -> bool:
+        return search_end is not None and time.monotonic() >= search_end
+
+    def cancel() -> bool:
+        """Asked about once a second while candidates are evaluated: stop them now? (also the heartbeat)"""
+        show()
+        return stop.set or search_over()
 
     n_at_start = len(pop)
+    show()
     try:
         with _StopFlag(progress) as stop:
             while True:
@@ -186,7 +212,7 @@ def run_search(
                 if budget.max_candidates is not None and len(pop) >= budget.max_candidates:
                     state.stopped = "max_candidates"
                     break
-                if deadline is not None and time.monotonic() >= deadline:
+                if search_over():
                     state.stopped = "time_limit"
                     break
                 if stop.set:
@@ -198,6 +224,7 @@ def run_search(
                     break
                 rng = np.random.default_rng([settings.seed, it])
                 context = pop.context(info, settings.batch_size, it, rng, seed_laws)
+                context.deadline = search_end
                 proposals: list[Proposal] = []
                 if seeds is not None and it == 0:
                     proposals += seeds.propose(context)
@@ -218,29 +245,44 @@ def run_search(
                 room = None if budget.max_candidates is None else budget.max_candidates - len(pop)
                 new = _dedupe(proposals, pop, view, room)
                 race = rank.race_limits(pop.best(len(pop))) if settings.racing else None
-                records = _evaluate(new, pool, shared, cache, next_id, it, race)
-                next_id += len(records)
-                stall = stall + 1 if not records else 0
-                for rec, (prop, key, law) in zip(records, new):
+                evaluated = _evaluate(new, pool, shared, cache, next_id, it, race, cancel)
+                next_id += len(evaluated)
+                stall = stall + 1 if not evaluated else 0
+                for rec, (prop, key, law) in evaluated:
                     rec.key = key
                     rec.iteration = it
                     rec.penalty = penalty(law.expressions, view.features, wide) if law is not None else 0
                     extras[rec.id] = {"bounds": dict(prop.bounds), "initial": dict(prop.initial)}
+                records = [rec for rec, _ in evaluated]
                 pop.extend(records)
                 run_dir.append_candidates(record_to_dict(r, extras[r.id]) for r in records)
                 state.iterations_done = it + 1
                 best = pop.best(1)
-                state.seconds = elapsed()
+                state.seconds = clock.elapsed()
                 state.history.append([it, len(pop), best[0].val_r2 if best else None, round(state.seconds, 3)])
                 write_progress_files(run_dir, pop, state, proposer)
+                search_end = end_of_search()
                 show()
     finally:
         pool.close()
-        state.seconds = elapsed()
+        state.seconds = clock.elapsed()
         progress.end()
     show(force=True)
     progress.end()
     return pop, state, extras
+
+
+def _in_process(search_end: Callable[[], float | None]) -> Callable[[EvalShared, tuple], CandidateRecord]:
+    """``evaluate_job`` for ``workers=0``: no process can be killed here, so a candidate's fits are told
+    when the search ends, and stopped then (:attr:`EvalOptions.deadline`)."""
+
+    def job(shared: EvalShared, args: tuple) -> CandidateRecord:
+        end = search_end()
+        if end is not None:
+            shared = replace(shared, options=replace(shared.options, deadline=end))
+        return evaluate_job(shared, args)
+
+    return job
 
 
 def _replayable(proposer: Proposer) -> bool:
@@ -272,13 +314,16 @@ def _dedupe(proposals, pop: Population, view: TrainView, room: int | None):
             break
         try:
             law = parse_proposal(prop, view.features, view.targets, view.parameter_budget)
-            # the same form with other starting values is the same candidate: fitting it
-            # again costs a fit and (with multi-start fitting) rarely finds anything new
-            key = key_digest(canonical_key(law))
-        except LawagentError:
-            law, key = None, "text:" + key_digest(prop.text)
         except Exception:  # noqa: BLE001 - recorded as a parse error by the evaluator
-            law, key = None, "text:" + key_digest(prop.text)
+            law = None
+        key = "text:" + key_digest(prop.text)
+        if law is not None:
+            try:
+                # the same form with other starting values is the same candidate: fitting it
+                # again costs a fit and (with multi-start fitting) rarely finds anything new
+                key = key_digest(canonical_key(law))
+            except Exception:  # noqa: BLE001 - too slow or a sympy bug: the text is the key, the law still runs
+                pass
         if key in batch or pop.seen(key):
             pop.n_duplicates += 1
             continue
@@ -288,12 +333,15 @@ def _dedupe(proposals, pop: Population, view: TrainView, room: int | None):
 
 
 def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
-              race: rank.RaceLimits | None) -> list[CandidateRecord]:
-    """Records in proposal order: cached (resume), parse errors in-process, the rest in workers.
+              race: rank.RaceLimits | None, cancel: Callable[[], bool] | None = None):
+    """(record, item of ``new``) in proposal order: cached (resume), parse errors in-process, the rest in workers.
 
     With racing (``race`` = :func:`lawagent.selection.rank.race_limits`), every candidate is screened
     first and only those within the limit get the full evaluation; the others keep their screen record.
-    A full evaluation stops after fold 1 where no later fold could make the law a finalist.
+    When ``cancel`` stops the evaluation (the search's time is up, or Ctrl-C), a candidate whose full
+    evaluation was cut off keeps its screen record, and one not even screened is left out, as if never
+    proposed; the others get consecutive ids from ``next_id``. A full evaluation stops after fold 1 where
+    no later fold could make the law a finalist.
     """
     records: list[CandidateRecord | None] = [None] * len(new)
     jobs, slots = [], []
@@ -309,19 +357,24 @@ def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
             jobs.append((prop, cid, it))
             slots.append(i)
     if race is not None:
-        screens = evaluate_all(pool, [(p, c, i, SCREEN) for p, c, i in jobs])
-        keep = [j for j, rec in enumerate(screens)
-                if could_still_win(rec.val_r2 if not rec.error else -math.inf, rec.complexity, race)]
+        screens = evaluate_all(pool, [(p, c, i, SCREEN) for p, c, i in jobs], cancel)
+        keep = [j for j, rec in enumerate(screens) if rec.error != CANCELLED
+                and could_still_win(rec.val_r2 if not rec.error else -math.inf, rec.complexity, race)]
         for j, rec in enumerate(screens):
             records[slots[j]] = rec
         spent = {slots[j]: screens[j].seconds for j in keep}
         jobs, slots = [jobs[j] for j in keep], [slots[j] for j in keep]
     else:
         spent = {}
-    for i, rec in zip(slots, evaluate_all(pool, [(p, c, i, FULL, race) for p, c, i in jobs])):
+    for i, rec in zip(slots, evaluate_all(pool, [(p, c, i, FULL, race) for p, c, i in jobs], cancel)):
+        if rec.error == CANCELLED and i in spent:
+            continue  # cut off: the screen is what it got
         rec.seconds += spent.get(i, 0.0)
         records[i] = rec
-    return [r for r in records if r is not None]
+    out = [(rec, item) for rec, item in zip(records, new) if rec is not None and rec.error != CANCELLED]
+    for k, (rec, _) in enumerate(out):
+        rec.id = next_id + k
+    return out
 
 
 def _load_resume(run_dir: RunDir):
@@ -385,8 +438,15 @@ def write_progress_files(run_dir: RunDir, pop: Population, state: LoopState, pro
 
 def final_candidates(pop: Population, top_k: int, failures: dict[int, int] | None = None) -> list[CandidateRecord]:
     """The finalists of ``pop``, the chosen law first (:func:`lawagent.selection.rank.final_candidates`);
-    ``failures`` (:func:`sanity_failures`) lets sanity break ties in the parsimony band."""
-    return rank.final_candidates(pop.best(len(pop)), pop.pareto(), top_k, failures=failures)
+    ``failures`` (:func:`sanity_failures`) lets sanity break ties in the parsimony band.
+
+    When no candidate finished its full evaluation (a time limit too short for the data),
+    the successful screens are all there is to choose from: :func:`only_screened` says so.
+    """
+    ranked = pop.best(len(pop))
+    if ranked:
+        return rank.final_candidates(ranked, pop.pareto(), top_k, failures=failures)
+    return rank.final_candidates([r for r in pop.records if r.ok], [], top_k)
 
 
 MAX_SANITY = 30  # candidates of the parsimony band checked for sanity, best first
@@ -410,12 +470,16 @@ def sanity_failures(pop: Population, task: Task) -> dict[int, int]:
     return out
 
 
+def only_screened(finalists: Sequence[CandidateRecord]) -> bool:
+    return bool(finalists) and all(r.stage == SCREEN for r in finalists)
+
+
 def finalize(
     task: Task,
     pop: Population,
     extras: dict[int, dict[str, Any]],
     top_k: int,
-    time_limit: float | None,
+    clock: RunClock | None = None,
     with_reference: bool = True,
     progress: Progress | None = None,
 ) -> tuple[list[LawRecord], LawRecord | None, list[str]]:
@@ -423,7 +487,8 @@ def finalize(
 
     The order (and so the best law) is fixed by :mod:`lawagent.selection.rank` before
     ``task.test()`` is called; each law keeps the numbers that placed it. A task without
-    test rows (``Task.without_test``) gets the same laws, with no test scores.
+    test rows (``Task.without_test``) gets the same laws, with no test scores. Each fit
+    gets its share of the time ``clock`` has left (:meth:`RunClock.refit_seconds`).
     """
     failures = sanity_failures(pop, task)  # training rows only: the test rows are not read yet
     finalists = final_candidates(pop, top_k, failures)
@@ -431,22 +496,45 @@ def finalize(
         errors = [r.error for r in pop.records if r.error]
         common = max(set(errors), key=errors.count) if errors else "no candidates were evaluated"
         raise LawagentError(f"no candidate law could be fitted ({len(pop)} tried); most common error: {common}")
-    per_law = FINAL_FIT.time_limit if time_limit is None else min(FINAL_FIT.time_limit, max(10.0, time_limit / 15))
-    options = replace(FINAL_FIT, time_limit=per_law)
     train = task.train()
     test = task.test() if task.n_test else None  # the only call: the search is over
     laws: list[LawRecord] = []
     notes: list[str] = []
+    if only_screened(finalists):
+        notes.append("no candidate finished its full evaluation before the search ended (give more --time): "
+                     "the finalists were chosen on their screen (validation fold 1, fewer fit starts, "
+                     "a row subsample on big data)")
+    n_fits = len(finalists) + int(with_reference and task.reference is not None)
+
+    def options() -> Any:
+        nonlocal n_fits
+        n_fits -= 1
+        if clock is None:
+            return FINAL_FIT
+        return replace(FINAL_FIT, time_limit=clock.refit_seconds(n_fits + 1, FINAL_FIT.time_limit))
+
+    late: list[str] = []  # finalists whose refit did not fit in the time left
     top_score = max(r.score for r in finalists) if finalists else 0.0
     why = {r.id: rank.explain(r, finalists[0], top_score, i, failures) for i, r in enumerate(finalists)}
     loss = target_is_loss(task)
-    for r in finalists:
+    for place, r in enumerate(finalists):
+        if laws and clock is not None and (clock.left() or 0.0) <= 0:
+            notes.append(f"the time limit ran out before {len(finalists) - place} more finalist(s) could be refit "
+                         "and scored; they are not reported")
+            break
         extra = extras.get(r.id, {})
+        fit_options = options()
         try:
             law = parse_proposal(Proposal(tuple(r.formula.split("; ")), bounds={k: bound_pair(v) for k, v in (extra.get("bounds") or {}).items()},
                                           initial=extra.get("initial") or {}), task.features, task.targets,
                                  task.parameter_budget)
-            ev = _final_evaluation(task, law, train, test, options)
+            if clock is not None and not refit_fits(r.seconds if r.stage == FULL else None, fit_options.time_limit,
+                                                    clock.left()):
+                raise OutOfTime("not started: it would not finish in time")
+            ev = _final_evaluation(task, law, train, test, fit_options, bounded=clock is not None)
+        except OutOfTime:
+            late.append(r.formula)
+            ev = _search_fit_evaluation(task, law, r.params, train, test)
         except LawagentError as err:
             notes.append(f"final refit of {r.formula!r} failed: {err}")
             continue
@@ -455,13 +543,20 @@ def finalize(
         _readable(rec, train, notes)
         rec.sanity = sanity_checks(law, rec.params, train, task.scale, loss).to_dict()
         laws.append(rec)
+    if late:
+        notes.append(f"the final refit of {len(late)} of {len(finalists)} finalist(s) did not fit in the time "
+                     f"limit; they keep the parameters of their search fit: {'; '.join(late)}")
     reference = None
     if with_reference and task.reference is not None:
         try:
-            ev = _final_evaluation(task, reference_law(task), train, test, options)
+            if clock is not None and (clock.left() or 0.0) <= 0:
+                raise OutOfTime("not started: no time left")
+            ev = _final_evaluation(task, reference_law(task), train, test, options(), bounded=clock is not None)
             reference = LawRecord.from_evaluation(ev, task, origin="reference")
             _readable(reference, train, notes)
             reference.sanity = sanity_checks(ev.law, reference.params, train, task.scale, loss).to_dict()
+        except OutOfTime:
+            notes.append("reference law: its refit ran out of time (not reported)")
         except LawagentError as err:
             notes.append(f"reference law: {err}")
     return laws, reference, notes
@@ -475,8 +570,29 @@ def _readable(record: LawRecord, train, notes: list[str]) -> None:
         notes.append(f"readable form of {record.formula!r}: {err}")
 
 
-def _final_evaluation(task: Task, law, train, test, options) -> Evaluation:
+def _final_evaluation(task: Task, law, train, test, options, bounded: bool = False) -> Evaluation:
+    """Fit on all training rows, score on train and test; ``bounded``: OutOfTime past the fit's time limit."""
     start = time.perf_counter()
-    result = fit_split(law, train, options)
+    if bounded:
+        result = within(options.time_limit, "the final refit", lambda: fit_split(law, train, options))
+    else:
+        result = fit_split(law, train, options)
     return Evaluation(task.name, law, result, None if test is None else score_split(result, test),
                       score_split(result, train), time.perf_counter() - start)
+
+
+def _search_fit_evaluation(task: Task, law, params: dict[str, dict[str, float]], train, test) -> Evaluation:
+    """A finalist scored with the parameters its search fit found (when its refit ran out of time)."""
+    start = time.perf_counter()
+    pred = predict(law, params, train.X, train.groups)
+    groups = {}
+    codes, names = pd.factorize(train.groups)
+    for i, g in enumerate(names):
+        rows = codes == i
+        sse = float(np.sum((pred[rows] - train.y[rows]) ** 2)) if g in params else math.nan
+        groups[g] = GroupFit(g, dict(params.get(g, {})), {}, sse, int(rows.sum()), False, 0,
+                             "search fit: the final refit ran out of time")
+    result = FitResult(law, groups)
+    train_scores = score(train.y, pred, train.groups) if result.ok else score_split(result, train)
+    return Evaluation(task.name, law, result, None if test is None else score_split(result, test),
+                      train_scores, time.perf_counter() - start)

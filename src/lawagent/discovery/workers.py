@@ -20,13 +20,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Protocol, Sequence
 
-from lawagent.discovery.evaluator import EvalOptions, evaluate_candidate
+from lawagent.discovery.evaluator import CANCELLED, EvalOptions, evaluate_candidate
 from lawagent.errors import LawagentError
 from lawagent.executor import Where, check_executor, ray_backend
 from lawagent.proposers.base import CandidateRecord, Proposal
@@ -53,7 +54,7 @@ class Pool(Protocol):
     timeout: float
     where: Where
 
-    def map(self, jobs: Sequence[Any]) -> list[Any]: ...
+    def map(self, jobs: Sequence[Any], cancel: Callable[[], bool] | None = None) -> list[Any]: ...
 
     def close(self) -> None: ...
 
@@ -105,12 +106,21 @@ class _Worker:
         finally:
             child_sock.close()
         self.conn = Connection(parent_sock.detach())
-        self.conn.send([p for p in sys.path if isinstance(p, str)])
-        self.conn.send((fn, shared))
+        # Sent from a thread: the child reads the data only once it has imported lawagent, and a
+        # send that waits for it would hold up starting the next worker and the caller's checks.
+        setup = ([p for p in sys.path if isinstance(p, str)], (fn, shared))
+        threading.Thread(target=self._send_setup, args=(setup,), name="lawagent-worker-setup", daemon=True).start()
         self.ready = False
         self.started = time.monotonic()
         self.job: int | None = None
         self.deadline = 0.0
+
+    def _send_setup(self, setup: tuple) -> None:
+        try:
+            for message in setup:
+                self.conn.send(message)
+        except (OSError, ValueError, TypeError):  # killed before it took the data: the connection closed under us
+            pass
 
     @property
     def exitcode(self) -> int | None:
@@ -150,11 +160,19 @@ class WorkerPool:
         self.n_replaced += 1
         self._ensure()
 
-    def map(self, jobs: Sequence[Any]) -> list[Any]:
-        """Results in submission order; a job that timed out or crashed gives a :class:`JobFailure`."""
+    def map(self, jobs: Sequence[Any], cancel: Callable[[], bool] | None = None) -> list[Any]:
+        """Results in submission order; a job that timed out or crashed gives a :class:`JobFailure`.
+
+        ``cancel`` is asked four times a second (in-process: before each job); once it says
+        True, the jobs not finished get ``JobFailure(CANCELLED)`` and their workers are killed
+        (replaced at the next ``map``, not now: the caller is stopping).
+        """
         if self.n == 0:
             out = []
             for job in jobs:
+                if cancel is not None and cancel():
+                    out += [JobFailure(CANCELLED)] * (len(jobs) - len(out))
+                    break
                 try:
                     out.append(self.fn(self.shared, job))
                 except Exception as err:  # noqa: BLE001
@@ -176,10 +194,13 @@ class WorkerPool:
                         self._replace(w)
                         continue
                     w.job, w.deadline = idx, time.monotonic() + self.timeout
+            if cancel is not None and cancel():
+                self._cancel(results, pending)
+                break
             waiting = [w for w in self._workers if w.job is not None or not w.ready]
             deadlines = [w.deadline if w.ready else w.started + READY_TIMEOUT for w in waiting]
             wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else 0.05
-            ready = wait([w.conn for w in waiting], timeout=min(wait_for, 1.0) + 0.01)
+            ready = wait([w.conn for w in waiting], timeout=min(wait_for, 0.25 if cancel else 1.0) + 0.01)
             by_conn = {w.conn: w for w in waiting}
             for conn in ready:
                 w = by_conn[conn]
@@ -215,17 +236,29 @@ class WorkerPool:
                     self._replace(w)
         return results
 
+    def _cancel(self, results: list[Any], pending: deque) -> None:
+        """Give up the jobs in flight (killing their workers) and those not started."""
+        for w in [w for w in self._workers if w.job is not None]:
+            results[w.job] = JobFailure(CANCELLED)
+            w.kill()
+            self._workers.remove(w)
+        for idx in pending:
+            results[idx] = JobFailure(CANCELLED)
+        pending.clear()
+
     def close(self) -> None:
-        for w in self._workers:
+        idle = [w for w in self._workers if w.ready and w.job is None]
+        for w in idle:
             try:
                 w.conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
         for w in self._workers:
-            try:
-                w.process.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
+            if w in idle:  # a worker still starting up would only read the message once ready: no waiting for it
+                try:
+                    w.process.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    pass
             w.kill()
         self._workers = []
 
@@ -259,10 +292,11 @@ def evaluate_job(shared: EvalShared, job: tuple) -> CandidateRecord:
                               extra_folds=shared.extra_folds, stage=stage, limits=limits[0] if limits else None)
 
 
-def evaluate_all(pool: Pool, jobs: Sequence[tuple[Proposal, int, int, str]]) -> list[CandidateRecord]:
-    """Evaluate (proposal, id, iteration, stage) jobs; timeouts and crashes become error records."""
+def evaluate_all(pool: Pool, jobs: Sequence[tuple], cancel: Callable[[], bool] | None = None) -> list[CandidateRecord]:
+    """Evaluate (proposal, id, iteration, stage[, race limits]) jobs; timeouts and crashes become error records,
+    and jobs ``cancel`` gave up records with the error :data:`~lawagent.discovery.evaluator.CANCELLED`."""
     out = []
-    for (proposal, cid, iteration, stage, *_), res in zip(jobs, pool.map(jobs)):
+    for (proposal, cid, iteration, stage, *_), res in zip(jobs, pool.map(jobs, cancel)):
         if isinstance(res, JobFailure):
             res = CandidateRecord(id=cid, formula=proposal.text, origin=proposal.origin, iteration=iteration,
                                   rationale=proposal.rationale, error=res.message, stage=stage,

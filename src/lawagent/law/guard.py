@@ -114,11 +114,13 @@ _WATCHDOG = _Watchdog()
 _local = threading.local()
 
 
-def bounded(seconds: float, what: str, work: Callable[[], T]) -> T:
+def bounded(seconds: float, what: str, work: Callable[[], T], error: type[Exception] = FormulaError) -> T:
     """``work()``, or FormulaError('<what> took longer than <seconds> s') if it runs over.
 
     A function rather than a ``with`` block: the exception may arrive at any bytecode,
     including the first one of a context manager's ``__exit__``, which no ``try`` covers.
+    ``error`` is the exception raised instead (work other than formula handling: a fit cut
+    short by the run's deadline, see :mod:`lawagent.discovery.clock`).
     """
     if getattr(_local, "active", False):
         return work()  # an outer bound governs
@@ -136,4 +138,5 @@ def bounded(seconds: float, what: str, work: Callable[[], T]) -> T:
         _local.active = False
         if entry is not None:
             _WATCHDOG.settle(entry)  # again: the exception may have cut the first settle short
-        raise FormulaError(f"{what} took longer than {seconds:g} s; write a simpler law") from None
+        hint = "; write a simpler law" if error is FormulaError else ""
+        raise error(f"{what} took longer than {seconds:.3g} s{hint}") from None

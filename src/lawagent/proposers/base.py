@@ -13,7 +13,7 @@ context can reach the Task itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -91,6 +91,7 @@ class ProposalContext:
     iteration: int
     rng: np.random.Generator
     seed_laws: Sequence[str] = ()
+    deadline: float | None = None  # time.monotonic() at which the search ends: answers after it are wasted
 
 
 @runtime_checkable
@@ -118,7 +119,5 @@ class MixedProposer:
             share = min(share, remaining)
             remaining -= share
             if share > 0:
-                sub = ProposalContext(context.info, context.best, context.diverse, context.failures, share,
-                                      context.iteration, context.rng, context.seed_laws)
-                out.extend(proposer.propose(sub))
+                out.extend(proposer.propose(replace(context, n=share)))
         return out

@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -44,6 +45,7 @@ from lawagent.proposers.base import Proposal, ProposalContext, Proposer, TaskInf
 TRANSCRIPT = TRANSCRIPT_FILE
 STATS = "llm_stats.json"
 MAX_PENDING_PROPOSALS = 64  # laws that arrived but were not yet handed to the loop (hybrid)
+SEARCH_OVER = "the search's time ran out"
 
 
 @dataclass
@@ -139,8 +141,8 @@ class LLMProposer:
         n_calls = max(1, min(self.options.calls_per_batch, math.ceil(context.n / k)))
         futures = [self._submit(context, k) for _ in range(n_calls)]
         out: list[Proposal] = []
-        for future in futures:
-            out += _result(future)
+        for future in futures:  # each call ends by the deadline; so does the wait (a client import cannot stop)
+            out += _result(future, None if context.deadline is None else context.deadline - time.monotonic())
         if not out and not self.active:
             return self._fallback_propose(context)
         return out[: context.n]
@@ -191,7 +193,7 @@ class LLMProposer:
         messages = prompts.build_messages(context, k, list(self.rejections), compact=self.compact)
         self.n_calls_submitted += 1
         call_seed = (self.seed * 1_000_003 + self.n_calls_submitted) % (2**31)
-        return self.executor.submit(self._call, messages, k, call_seed, context.iteration)
+        return self.executor.submit(self._call, messages, k, call_seed, context.iteration, context.deadline)
 
     def _settings(self, k: int) -> dict[str, Any]:
         return {"temperature": self.options.temperature, "max_tokens": self.options.reply_tokens,
@@ -218,7 +220,9 @@ class LLMProposer:
             return None
         return ["\n"] if k == 1 else ["\n\n"]
 
-    def _call(self, messages: list[dict], k: int, seed: int, iteration: int) -> list[Proposal]:
+    def _call(self, messages: list[dict], k: int, seed: int, iteration: int,
+              deadline: float | None = None) -> list[Proposal]:
+        """One call (or its cached reply); ``deadline`` (time.monotonic()) is when the search ends."""
         if self.closed or not self.active:
             return []
         if self.options.show_prompts:
@@ -234,8 +238,10 @@ class LLMProposer:
             self.usage.add(cached_calls=1)
             record.update(cached=True, key=key)
         else:
-            reply, attempts, error = self._request(messages, settings, seed)
+            reply, attempts, error = self._request(messages, settings, seed, deadline)
             record.update(cached=False, attempts=attempts)
+            if reply is None and attempts == 0 and error == SEARCH_OVER:
+                return []  # never sent: nothing to record
             if reply is None:
                 record.update(error=error, seconds=round(time.monotonic() - started, 3))
                 self._transcribe(record)
@@ -279,23 +285,34 @@ class LLMProposer:
                 proposals.append(Proposal(formulas=formulas, origin=self.name, rationale=c.rationale))
         return proposals, bad
 
-    def _request(self, messages: list[dict], settings: dict[str, Any], seed: int) -> tuple[Reply | None, int, str]:
-        """One call with retries; updates the circuit breaker. Returns (reply, attempts, error)."""
+    def _request(self, messages: list[dict], settings: dict[str, Any], seed: int,
+                 deadline: float | None = None) -> tuple[Reply | None, int, str]:
+        """One call with retries; updates the circuit breaker. Returns (reply, attempts, error).
+
+        No attempt and no backoff wait runs past ``deadline`` (the end of the search): an
+        answer after it would be wasted, and a blocking ``propose`` would hold the run up.
+        Running out of search time is not the provider's fault: it does not trip the breaker.
+        """
         client = self.client()
         attempts = 0
         error = ""
         while attempts <= self.options.retries:
             if self.closed or self.stopped:
                 return None, attempts, error or self.stopped
+            timeout = self.options.timeout if deadline is None else min(self.options.timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                return None, attempts, error or SEARCH_OVER
             attempts += 1
             try:
-                reply = complete_within(client, messages, timeout=self.options.timeout, cancel=self.cancel,
+                reply = complete_within(client, messages, timeout=timeout, cancel=self.cancel,
                                         max_tokens=settings["max_tokens"], temperature=settings["temperature"],
                                         stop=settings["stop"], seed=seed, grammar=settings["grammar"])
             except LLMCallError as err:
                 error = str(err)
                 if self.cancel.is_set():
                     return None, attempts, error
+                if deadline is not None and time.monotonic() >= deadline - 0.01:
+                    return None, attempts, f"{SEARCH_OVER} ({error})"
                 if settings["grammar"] and err.status in (400, 422) and self.options.grammar == "auto":
                     self.log(f"the server refused the grammar ({error}); continuing without it")
                     self.grammar_on = False
@@ -305,8 +322,11 @@ class LLMProposer:
                 if not err.retryable or attempts > self.options.retries:
                     break
                 wait = err.retry_after if err.retry_after is not None else self.options.backoff * 2 ** (attempts - 1)
+                wait = min(wait, self.options.max_backoff)
+                if deadline is not None and time.monotonic() + wait >= deadline:
+                    return None, attempts, f"{SEARCH_OVER} ({error})"
                 self.usage.add(retries=1)
-                if self.cancel.wait(min(wait, self.options.max_backoff)):
+                if self.cancel.wait(wait):
                     return None, attempts, error
                 continue
             with self.lock:
@@ -369,11 +389,11 @@ class LLMProposer:
                 write_json(self.run_dir / STATS, self.stats())
 
 
-def _result(future: Future) -> list[Proposal]:
-    """A call's proposals; a call cancelled by close() has none."""
+def _result(future: Future, timeout: float | None = None) -> list[Proposal]:
+    """A call's proposals; a call cancelled by close(), or not done within ``timeout`` seconds, has none."""
     try:
-        return future.result()
-    except CancelledError:
+        return future.result(timeout=None if timeout is None else max(0.0, timeout) + 0.1)
+    except (CancelledError, FuturesTimeout):
         return []
 
 

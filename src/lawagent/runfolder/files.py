@@ -7,6 +7,7 @@
 - ``equations.csv``    the current Pareto front, rewritten after every iteration
 - ``best.json``        the current best candidate, rewritten after every iteration
 - ``final.json``       the report: final laws refit on all training rows, test scores
+- ``lock``             the writer's PID; locked while a run writes the folder (:mod:`.lock`)
 
 Every file except the JSON-lines log is replaced atomically (temp + os.replace).
 Discovery writes through :class:`RunDir`; export, report and ``lawagent show``
@@ -24,6 +25,7 @@ from typing import Any, Iterable
 from lawagent.atomic import write_text
 from lawagent.errors import LawagentError
 from lawagent.jsonio import write_json
+from lawagent.runfolder.lock import RunLock, lock_folder
 
 CANDIDATES = "candidates.jsonl"
 CONFIG = "config.json"
@@ -47,6 +49,15 @@ class RunDir:
 
     def exists(self) -> bool:
         return (self.path / CONFIG).is_file()
+
+    def lock(self) -> RunLock:
+        """Take the folder's exclusive lock (creating the folder): one writer at a time, see :mod:`.lock`."""
+        return lock_folder(self.path)
+
+    def has_candidates(self) -> bool:
+        """Whether any candidate has been recorded (a run with none has nothing to resume)."""
+        path = self.path / CANDIDATES
+        return path.is_file() and path.stat().st_size > 0
 
     # -- candidates --------------------------------------------------------
     def append_candidates(self, rows: Iterable[dict[str, Any]]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from lawagent.errors import LawagentError
 from lawagent.task import Task, load_task, task_from_csv, tasks_dir
@@ -37,9 +37,10 @@ def task_spec(task: Task, csv_spec: dict[str, Any] | None = None) -> dict[str, A
     return spec
 
 
-def task_from_spec(spec: Any, where: str = "config.json") -> Task:
+def task_from_spec(spec: Any, where: str = "config.json", log: Callable[[str], None] | None = None) -> Task:
     """The task a run used, from its ``task`` entry: bundled, a task folder, or a CSV with its spec
-    (its development split, for a run of ``bench --dev``). ``where`` names the file in errors."""
+    (its development split, for a run of ``bench --dev``). ``where`` names the file in errors;
+    ``log`` hears the progress of loading a large CSV."""
     if not isinstance(spec, Mapping) or not spec.get("name"):
         raise LawagentError(f"{where}: 'task' must name the task the run used")
     source = spec.get("source") or "bundled"
@@ -50,7 +51,7 @@ def task_from_spec(spec: Any, where: str = "config.json") -> Task:
             raise LawagentError(f"{where}: task {spec['name']!r} came from a task folder but its path is not recorded")
         task = load_task(spec["path"])
     elif source == "csv":
-        task = task_from_csv(**_csv_arguments(spec, where))
+        task = task_from_csv(**_csv_arguments(spec, where), log=log)
     else:
         raise LawagentError(f"{where}: the run names an unknown task source {source!r}")
     if spec.get("dev"):
