@@ -13,7 +13,8 @@ import pytest
 from lawagent.export.law_file import load_law_file
 from lawagent.bench.leaderboard import build_leaderboard, compare
 from lawagent.bench.published import PUBLISHED, SOURCES
-from lawagent.bench.runner import BenchConfig, cell_dir, run_bench
+from lawagent.bench.layout import cell_dir
+from lawagent.bench.runner import BenchConfig, run_bench
 from lawagent.cli import main
 from lawagent.errors import LawagentError
 from lawagent.evaluate import parse_law

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lawagent.bench.executors import install_cell, run_cell_anywhere
+from lawagent.bench.cell import install_cell, run_cell_anywhere
 from lawagent.bench.leaderboard import build_leaderboard
-from lawagent.bench.runner import CELL_FILE, BenchConfig, _cell_spec, _write_manifest, cell_dir, is_finished, run_bench
+from lawagent.bench.layout import CELL_FILE, cell_dir, is_finished
+from lawagent.bench.runner import BenchConfig, _cell_spec, _write_manifest, run_bench
 from lawagent.cli import main
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from lawagent.bench.leaderboard import build_leaderboard
-from lawagent.bench.runner import BenchConfig, cell_dir, run_bench
+from lawagent.bench.layout import cell_dir
+from lawagent.bench.runner import BenchConfig, run_bench
 from lawagent.cli import main
 from lawagent.scoring import score
 from lawagent.selection.dev import dev_task

@@ -22,10 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from lawagent.bench.runner import BENCH_FILE, FINAL, BenchConfig, cell_dir, run_bench
+from lawagent.bench.layout import BENCH_FILE, FINAL, cell_dir
+from lawagent.bench.runner import BenchConfig, run_bench
 from lawagent.cli import main
 from lawagent.discovery import DiscoveryResult, discover
-from lawagent.discovery.workers import JobFailure, make_pool
+from lawagent.discovery.pools import make_pool
+from lawagent.discovery.workers import JobFailure
 
 pytestmark = [pytest.mark.ray,
               pytest.mark.skipif(importlib.util.find_spec("ray") is None,

@@ -2,16 +2,16 @@
 
 The choice is made here once and used by two layers: the benchmark's cells
 (:mod:`lawagent.bench.executors`) and discovery's candidate evaluation
-(:func:`lawagent.discovery.workers.make_pool`). Ray is an optional extra: it is
-imported only inside :mod:`lawagent.cluster`, and only when ``--executor ray``
-asks for it.
+(:mod:`lawagent.discovery.pools`). Ray is an optional extra: it is imported
+only by :mod:`lawagent.raycluster` and the two Ray engines, and only when
+``--executor ray`` asks for it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
-from types import ModuleType
 
 from lawagent.errors import LawagentError
 
@@ -56,16 +56,5 @@ def check_executor(executor: str, address: str | None) -> None:
 def require(executor: str, address: str | None) -> None:
     """Check the choice before anything is written: an unknown name, a stray --address, a missing extra."""
     check_executor(executor, address)
-    if executor == "ray":
-        ray_backend()
-
-
-def ray_backend() -> ModuleType:
-    """:mod:`lawagent.cluster` (which imports Ray), or a one-line error saying how to install it."""
-    try:
-        import lawagent.cluster as cluster
-    except ModuleNotFoundError as err:
-        if err.name == "ray" or (err.name or "").startswith("ray."):
-            raise LawagentError(f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}") from None
-        raise
-    return cluster
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise LawagentError(f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}")

@@ -2,14 +2,10 @@
 
 An executor gets the cells still to run and calls ``report(summary)`` as each
 one finishes, in any order (the leaderboard sorts them). Every cell writes its
-own run folder (:func:`lawagent.bench.runner.run_cell`); a cell started again
+own run folder (:func:`lawagent.bench.cell.run_cell`); a cell started again
 after its worker died finds its half-written folder and resumes it, as an
-interrupted benchmark does, so nothing is lost or counted twice.
-
-A Ray worker on a node that does not see the benchmark folder (no shared
-filesystem) runs its cell in a scratch folder and sends the finished files back
-(:func:`run_cell_anywhere`); the driver puts them in place in one rename
-(:func:`install_cell`).
+interrupted benchmark does, so nothing is lost or counted twice. The Ray
+engine is :mod:`lawagent.bench.ray_cells`.
 """
 
 from __future__ import annotations
@@ -24,8 +20,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
-from lawagent.atomic import write_text
-from lawagent.executor import Where, check_executor, ray_backend, this_machine
+from lawagent.bench.cell import run_cell
+from lawagent.executor import Where, check_executor, this_machine
 
 Report = Callable[[dict[str, Any]], None]
 Cells = Sequence[tuple[str, int]]
@@ -43,7 +39,9 @@ def cell_executor(executor: str = "local", *, address: str | None = None, jobs: 
     """The one place that picks the benchmark's executor."""
     check_executor(executor, address)
     if executor == "ray":
-        return ray_backend().RayCells(address=address, jobs=jobs)
+        from lawagent.bench.ray_cells import RayCells  # imports Ray: only when asked
+
+        return RayCells(address=address, jobs=jobs)
     return LocalCells(jobs)
 
 
@@ -55,8 +53,6 @@ class LocalCells:
         self.where = this_machine(self.jobs)
 
     def run(self, bench_dir: str, todo: Cells, spec: dict[str, Any], report: Report) -> None:
-        from lawagent.bench.runner import run_cell
-
         jobs = max(1, min(self.jobs, len(todo) or 1))
         if jobs == 1:
             for task, seed in todo:
@@ -94,52 +90,3 @@ class LocalCells:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-
-
-# -- a cell on a node that may not see the benchmark folder ---------------------------------------
-
-
-def run_cell_anywhere(bench_dir: str, task: str, seed: int,
-                      spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes] | None]:
-    """Run a cell in place when this node sees the benchmark folder; else in a scratch folder,
-    returning the finished cell's files (relative path -> bytes) for the driver to install."""
-    from lawagent.bench.runner import BENCH_FILE, CELL_FILE, cell_dir, run_cell
-
-    host = socket.gethostname()
-    if (Path(bench_dir) / BENCH_FILE).is_file():
-        return run_cell(bench_dir, task, seed, spec) | {"host": host}, None
-    with tempfile.TemporaryDirectory(prefix="lawagent-cell-") as scratch:
-        summary = run_cell(scratch, task, seed, spec) | {"host": host}
-        if summary.get("status") != "done":
-            return summary, None
-        d = cell_dir(Path(scratch), task, seed)
-        summary["run_dir"] = str(cell_dir(Path(bench_dir), task, seed))  # where the driver puts it
-        write_text(d / CELL_FILE, json.dumps(summary, indent=2) + "\n")
-        files = {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
-    return summary, files
-
-
-def install_cell(d: Path, files: dict[str, bytes]) -> None:
-    """Put a finished cell's files at ``d`` in one rename (a stale unfinished folder there is replaced)."""
-    from lawagent.bench.runner import CELL_FILE, is_finished
-
-    d = Path(d)
-    if is_finished(d) and (d / CELL_FILE).is_file():
-        return  # the same cell already arrived (e.g. a retry that finished twice)
-    d.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", suffix=".incoming", dir=d.parent)).resolve()
-    try:
-        for rel, data in files.items():
-            target = tmp / rel
-            if tmp not in target.resolve().parents:
-                raise ValueError(f"cell file {rel!r} points outside its folder")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        if d.exists():
-            stale = d.with_name(f".{d.name}.stale")
-            shutil.rmtree(stale, ignore_errors=True)
-            os.replace(d, stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        os.replace(tmp, d)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from lawagent.bench.published import CAVEATS, PUBLISHED_MEANS, SOURCES, published
-from lawagent.bench.runner import (CELL_FILE, FINAL, _write_json, bench_task, budget_kind, load_manifest, task_label,
-                                   write_text_atomic)
+from lawagent.atomic import write_text
+from lawagent.bench.layout import CELL_FILE, FINAL, bench_task, budget_kind, load_manifest, task_label
+from lawagent.jsonio import write_json
 from lawagent.errors import LawagentError
 
 REFERENCE_FILE = "reference.json"
@@ -284,7 +285,7 @@ def reference_scores(bench_dir: Path, tasks: list[str], dev: bool = False) -> di
                            "collection": task.collection if task else ""}
         changed = True
     if changed:
-        _write_json(path, cache)
+        write_json(path, cache)
     return cache
 
 
@@ -548,9 +549,9 @@ def write_leaderboard(bench_dir: Path) -> dict[str, Path]:
     lb = build_leaderboard(bench_dir)
     out = {"md": lb.bench_dir / "leaderboard.md", "csv": lb.bench_dir / "leaderboard.csv",
            "png": lb.bench_dir / "leaderboard.png", "cells": lb.bench_dir / "cells.csv"}
-    write_text_atomic(out["md"], to_markdown(lb))
-    write_text_atomic(out["csv"], to_csv(lb))
-    write_text_atomic(out["cells"], cells_csv(lb))
+    write_text(out["md"], to_markdown(lb))
+    write_text(out["csv"], to_csv(lb))
+    write_text(out["cells"], cells_csv(lb))
     leaderboard_figure([(label(lb), lb)], out["png"])
     return out
 

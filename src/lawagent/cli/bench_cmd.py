@@ -107,7 +107,7 @@ def task_specs(text: str) -> list[str]:
     """'all', or bundled task names and task folders (``./tasks-local/NAME``), comma-separated."""
     from pathlib import Path
 
-    from lawagent.bench.runner import task_label
+    from lawagent.bench.layout import task_label
     from lawagent.task import list_tasks
 
     available = list_tasks()
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_leaderboard(args: argparse.Namespace) -> int:
     from lawagent.bench.leaderboard import write_leaderboard
-    from lawagent.bench.runner import resolve_bench_dir
+    from lawagent.bench.layout import resolve_bench_dir
 
     paths = write_leaderboard(resolve_bench_dir(args.bench, args.out))
     print(paths["md"].read_text(encoding="utf-8"))
@@ -199,7 +199,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
     from lawagent.bench.figures import leaderboard_figure
     from lawagent.bench.leaderboard import compare, compare_csv, compare_markdown, label
-    from lawagent.bench.runner import resolve_bench_dir, write_text_atomic
+    from lawagent.atomic import write_text
+    from lawagent.bench.layout import resolve_bench_dir
 
     a, b = resolve_bench_dir(args.a, args.out), resolve_bench_dir(args.b, args.out)
     rows, la, lb = compare(a, b)
@@ -208,8 +209,8 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.save:
         d = Path(args.save)
         d.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(d / "compare.md", text)
-        write_text_atomic(d / "compare.csv", compare_csv(rows))
+        write_text(d / "compare.md", text)
+        write_text(d / "compare.csv", compare_csv(rows))
         leaderboard_figure([("A: " + label(la), la), ("B: " + label(lb), lb)], d / "compare.png")
         print(f"written: {d / 'compare.md'}, {d / 'compare.csv'}, {d / 'compare.png'}", file=sys.stderr)
     return 0

@@ -29,7 +29,8 @@ from lawagent.discovery.evaluator import CANCELLED, FULL, SCREEN, SEARCH_FIT, Ev
 from lawagent.discovery.population import Population
 from lawagent.discovery.progress import Progress, status_line
 from lawagent.discovery.candidate_rows import record_from_dict, record_to_dict
-from lawagent.discovery.workers import EvalShared, Pool, default_workers, evaluate_all, evaluate_job, make_pool
+from lawagent.discovery.pools import Pool, make_pool
+from lawagent.discovery.workers import EvalShared, default_workers, evaluate_all, evaluate_job
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
 from lawagent.fit.fitter import FitResult, GroupFit, predict

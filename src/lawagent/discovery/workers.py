@@ -8,10 +8,8 @@ not forks), so they hold only what they are sent: the fit and validation splits,
 and never a test row. Results come back in submission order, so a fixed seed
 gives the same run whatever the timing.
 
-:func:`make_pool` is the one place that picks the evaluation engine: this
-pool, or Ray actors (:class:`lawagent.cluster.RayPool`) with the same
-contract (``map`` in submission order, the same hard per-candidate timeout,
-:class:`JobFailure` for a timeout or a crash).
+The Ray engine (:mod:`lawagent.discovery.ray_pool`) keeps the same contract;
+:mod:`lawagent.discovery.pools` picks one.
 """
 
 from __future__ import annotations
@@ -28,8 +26,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Protocol, Sequence
 
 from lawagent.discovery.evaluator import CANCELLED, EvalOptions, evaluate_candidate
-from lawagent.errors import LawagentError
-from lawagent.executor import Where, check_executor, ray_backend
+from lawagent.executor import Where
 from lawagent.proposers.base import CandidateRecord, Proposal
 from lawagent.task import DataSplit
 
@@ -48,29 +45,6 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-class Pool(Protocol):
-    """What discovery needs from an evaluation engine."""
-
-    timeout: float
-    where: Where
-
-    def map(self, jobs: Sequence[Any], cancel: Callable[[], bool] | None = None) -> list[Any]: ...
-
-    def close(self) -> None: ...
-
-
-def make_pool(fn: Callable[[Any, Any], Any], shared: Any, *, workers: int | None, timeout: float,
-              executor: str = "local", address: str | None = None) -> Pool:
-    """``fn(shared, job)`` over jobs: ``workers`` local processes (None: one per core, 0: in-process),
-    or Ray actors (None: one per CPU of the cluster) that each hold ``shared`` once."""
-    check_executor(executor, address)
-    if workers is not None and workers < 0:
-        raise LawagentError(f"workers must be >= 0 (0 = evaluate in this process), got {workers}")
-    if executor == "ray":
-        if workers == 0:
-            raise LawagentError("--workers 0 evaluates in this process: give --workers N (or none) with --executor ray")
-        return ray_backend().RayPool(fn, shared, workers=workers, timeout=timeout, address=address)
-    return WorkerPool(fn, shared, default_workers() if workers is None else workers, timeout)
 
 
 def serve(conn: Connection, fn: Callable[[Any, Any], Any], shared: Any) -> None:

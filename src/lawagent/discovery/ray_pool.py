@@ -1,34 +1,17 @@
-"""Ray, for benchmark cells and candidate evaluation past one machine.
+"""Candidate evaluation on Ray actors (:class:`RayPool`), with the local pool's contract.
 
-The only module that imports Ray (the optional extra ``lawagent[ray]``); it is
-loaded through :func:`lawagent.executor.ray_backend` when ``--executor ray``
-asks for it. Two engines with the contracts of their local counterparts:
-
-- :class:`RayCells` runs every benchmark cell as a Ray task of one CPU. A task
-  whose worker dies is started again by Ray (``max_retries``); the cell then
-  finds its half-written run folder and resumes it, so nothing is lost or
-  counted twice (see :mod:`lawagent.bench.executors`).
-- :class:`RayPool` evaluates candidates on Ray actors, like
-  :class:`lawagent.discovery.workers.WorkerPool`: the train-only shared data is
-  put in the object store once and each actor holds it; one job per actor at a
-  time, results in submission order, and an actor whose candidate passes the
-  hard timeout is killed and replaced. The same seed gives the same run.
-
-Lawagent must be installed on every node (``pip install 'lawagent[ray]'``);
-task folders and the benchmark folder are best on a filesystem every node
-mounts (a cell on a node without it runs in scratch space and ships its files
-back).
+Like :class:`lawagent.discovery.workers.WorkerPool`: the train-only shared data
+is put in the object store once and each actor holds it; one job per actor at
+a time, results in submission order, and an actor whose candidate passes the
+hard timeout is killed and replaced. The same seed gives the same run.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import socket
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import ray
@@ -36,79 +19,7 @@ from ray.exceptions import RayError
 
 from lawagent.discovery.evaluator import CANCELLED
 from lawagent.discovery.workers import READY_TIMEOUT, JobFailure
-from lawagent.errors import LawagentError
-from lawagent.executor import Where
-
-CELL_RETRIES = 3  # a cell whose worker (or node) dies is started again this many times
-
-
-def connect(address: str | None = None, num_cpus: int | None = None) -> Where:
-    """Join the Ray cluster at ``address`` ("auto": the one ``ray start`` made on this machine;
-    None: $RAY_ADDRESS when set, as inside a Ray job), or else start a Ray instance on this machine
-    with ``num_cpus`` CPUs (not Ray's default of joining whatever cluster runs here). A connection
-    this process already has is used as it is."""
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if not ray.is_initialized():
-        options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
-        try:
-            if address:
-                ray.init(address=address, **options)
-            else:
-                ray.init(address="local", num_cpus=num_cpus or None, **options)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-            hint = " (start one with `ray start --head`)" if address else ""
-            raise LawagentError(f"cannot connect to {where}{hint}: {str(err).splitlines()[0] if str(err) else err}") from None
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    cpus = int(ray.cluster_resources().get("CPU", 0))
-    return Where("ray", len(nodes), cpus, address or "")
-
-
-# -- benchmark cells ----------------------------------------------------------------------------
-
-
-class RayCells:
-    """Benchmark cells as Ray tasks (``jobs`` > 0 caps how many are in flight)."""
-
-    def __init__(self, address: str | None = None, jobs: int = 0):
-        self.where = connect(address, num_cpus=jobs or None)
-        self.jobs = jobs
-
-    def run(self, bench_dir: str, todo: Sequence[tuple[str, int]], spec: dict[str, Any],
-            report: Callable[[dict[str, Any]], None]) -> None:
-        from lawagent.bench.executors import install_cell, run_cell_anywhere
-        from lawagent.bench.runner import cell_dir
-
-        cpus = max(1, int(spec.get("workers") or 0))  # a cell with its own worker processes asks for their CPUs
-        remote = ray.remote(run_cell_anywhere).options(num_cpus=cpus, max_retries=CELL_RETRIES)
-        queue = deque(todo)
-        limit = self.jobs or len(todo)
-        running: dict[Any, tuple[str, int]] = {}
-        try:
-            while queue or running:
-                while queue and len(running) < limit:
-                    task, seed = queue.popleft()
-                    running[remote.remote(bench_dir, task, seed, spec)] = (task, seed)
-                ready, _ = ray.wait(list(running), num_returns=1)
-                for ref in ready:
-                    task, seed = running.pop(ref)
-                    try:
-                        summary, files = ray.get(ref)
-                    except RayError as err:  # retries used up: the cell stays unfinished, resumed next time
-                        summary, files = {"task": task, "seed": seed, "status": "failed",
-                                          "error": f"{type(err).__name__}: {_first_line(err)}"}, None
-                    if files:
-                        install_cell(cell_dir(Path(bench_dir), task, seed), files)
-                    report(summary)
-                    if summary.get("status") == "interrupted":
-                        raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            for ref in running:
-                ray.cancel(ref, force=True)
-            raise
-
-
-# -- candidate evaluation -----------------------------------------------------------------------
+from lawagent.raycluster import connect
 
 
 @ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)
@@ -225,8 +136,3 @@ class RayPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else ""
