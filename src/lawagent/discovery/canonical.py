@@ -10,7 +10,9 @@ Called for every proposal, so it must be cheap (no ``simplify``). Three steps:
    their names: each parameter gets a structural signature (the law printed
    with that parameter marked and all others blanked), ties broken by
    iterating first-appearance renaming to a fixed point;
-3. ``sympy.srepr`` of the renamed expressions, plus the renamed bounds.
+3. the renamed expressions printed with the terms of every sum and product
+   sorted (so the text follows structure, not sympy's name-dependent argument
+   order, and no new expression is built), plus the renamed bounds.
 
 So ``A/N^a + E``, ``E + B*N^(-b)`` and ``C + D/N**g`` share one key.
 
@@ -31,10 +33,6 @@ from lawagent.law.law import Law, exact_numbers
 
 CANONICAL_SECONDS = PARSE_SECONDS  # a real law's key takes milliseconds
 
-_MARK = sympy.Symbol("_x")
-_BLANK = sympy.Symbol("_p")
-
-
 def canonical_key(law: Law) -> str:
     """A string equal for equivalent rewritings and renamings of ``law`` (FormulaError if it takes too long)."""
     return bounded(CANONICAL_SECONDS, "finding the canonical form of a law", lambda: _canonical_key(law))
@@ -45,10 +43,9 @@ def _canonical_key(law: Law) -> str:
     exprs = tuple(_normalise(e, law, features) for e in law.expressions)
     params = _params(exprs, features)
     order = _order(exprs, params)
-    rename = {sympy.Symbol(p): sympy.Symbol(f"_c{i}") for i, p in enumerate(order)}
-    exprs = tuple(e.xreplace(rename) for e in exprs)
-    text = " ; ".join(sympy.srepr(e) for e in exprs)
-    bounds = sorted((f"_c{order.index(k)}", lo, hi) for k, (lo, hi) in law.bounds.items() if k in order)
+    names = {p: f"_c{i}" for i, p in enumerate(order)}
+    text = " ; ".join(_shape(e, names) for e in exprs)
+    bounds = sorted((names[k], lo, hi) for k, (lo, hi) in law.bounds.items() if k in names)
     if bounds:
         text += " | bounds " + repr(bounds)
     return text
@@ -57,6 +54,23 @@ def _canonical_key(law: Law) -> str:
 def key_digest(key: str) -> str:
     """A short fixed-length form of a canonical key, for storage."""
     return hashlib.sha1(key.encode()).hexdigest()[:20]
+
+
+def _shape(expr: sympy.Basic, names: dict[str, str]) -> str:
+    """The tree as text with parameters printed by ``names`` and the terms of sums and products sorted.
+
+    Sorting makes the text independent of the order sympy keeps arguments in (which
+    follows symbol names), so it depends on structure only, and no new sympy
+    expression has to be built (building one makes sympy re-derive assumptions).
+    """
+    if isinstance(expr, sympy.Symbol):
+        return names.get(expr.name, expr.name)
+    if not expr.args:
+        return sympy.srepr(expr)
+    args = [_shape(a, names) for a in expr.args]
+    if isinstance(expr, (sympy.Add, sympy.Mul)):
+        args.sort()
+    return f"{type(expr).__name__}({', '.join(args)})"
 
 
 def _params(exprs: tuple[sympy.Expr, ...], features: set[str]) -> list[str]:
@@ -72,28 +86,23 @@ def _order(exprs: tuple[sympy.Expr, ...], params: list[str]) -> list[str]:
     """Parameters in an order that depends on structure only, not on names."""
     if len(params) <= 1:
         return params
-    syms = {p: sympy.Symbol(p) for p in params}
-    blank = {s: _BLANK for s in syms.values()}
     signature = {}
-    for p, s in syms.items():
-        sub = dict(blank)
-        sub[s] = _MARK
-        signature[p] = " ; ".join(sympy.srepr(e.xreplace(sub)) for e in exprs)
+    for p in params:
+        marks = {q: "_p" for q in params} | {p: "_x"}
+        signature[p] = " ; ".join(_shape(e, marks) for e in exprs)
     order = sorted(params, key=lambda p: signature[p])
     if len(set(signature.values())) == len(params):
         return order
     # Ties (parameters in symmetric-looking positions): rename by rank, then
-    # iterate first appearance in the re-sorted tree until it stops changing.
+    # iterate first appearance in the canonical text until it stops changing.
     seen_states: list[tuple[str, ...]] = []
     current = tuple(order)
     for _ in range(6):
-        rename = {syms[p]: sympy.Symbol(f"_t{i:03d}") for i, p in enumerate(current)}
-        back = {f"_t{i:03d}": p for i, p in enumerate(current)}
-        renamed = tuple(e.xreplace(rename) for e in exprs)
-        appearance = [back[n] for n in _params(renamed, set()) if n in back]
+        marks = {p: f"_t{i:03d}" for i, p in enumerate(current)}
+        text = " ; ".join(_shape(e, marks) for e in exprs)
+        pos = {p: text.find(marks[p]) for p in params}
         # stable: keep signature ranking, break ties by appearance
-        pos = {p: i for i, p in enumerate(appearance)}
-        nxt = tuple(sorted(params, key=lambda p: (signature[p], pos.get(p, 0))))
+        nxt = tuple(sorted(params, key=lambda p: (signature[p], pos[p])))
         if nxt == current or nxt in seen_states:
             current = min([nxt, current])
             break

@@ -28,6 +28,7 @@ from lawagent.readable.roles import parameter_roles, split_roles
 from lawagent.selection import rank
 
 Genome = list[Gene]  # one gene per target
+ATTEMPTS = 25  # children tried per wanted proposal before an iteration gives up
 
 
 class SymbolicProposer:
@@ -52,6 +53,7 @@ class SymbolicProposer:
         self._bounds: dict[str, dict[str, tuple[float, float]]] = {}  # law text -> bounds it was proposed with
         self._proposed: set[str] = set()
         self._tried: set[tuple[sympy.Expr, ...]] = set()  # every child expression seen, proposed or rejected
+        self._initials: dict[int, dict[str, float]] = {}  # parent id -> its fitted values as starting points
 
     # -- public -----------------------------------------------------------
     def propose(self, context: ProposalContext) -> list[Proposal]:
@@ -59,7 +61,9 @@ class SymbolicProposer:
         parents = [c for c in context.best + context.diverse if c.ok]
         out: list[Proposal] = []
         attempts = 0
-        while len(out) < context.n and attempts < context.n * 25:
+        # a population whose neighbourhood is worn out yields mostly children made before: stop
+        # trying after ATTEMPTS per wanted proposal and let the next iteration's parents try
+        while len(out) < context.n and attempts < context.n * ATTEMPTS:
             attempts += 1
             if self._template_queue and (not parents or rng.random() < 0.5):
                 proposal = self._from_template(self._template_queue.pop(0), rng)
@@ -151,7 +155,9 @@ class SymbolicProposer:
                     other_new = op(genome[u], rng, u)
                     if other_new is not None:
                         child[u] = other_new
-        return self._finish(child, f"symbolic:{name}", _initial_from(parent))
+        if parent.id not in self._initials:  # a parent is tried many times: its medians once
+            self._initials[parent.id] = _initial_from(parent)
+        return self._finish(child, f"symbolic:{name}", self._initials[parent.id])
 
     def _names(self, gene: Gene, t: int) -> Names:
         taken = [s.name for s in gene.expr.free_symbols]
