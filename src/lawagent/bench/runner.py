@@ -136,7 +136,7 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] | None = None) 
             r2 = summary.get("test", {}).get("r2")
             r2s = "-" if r2 is None else f"{r2:.4f}"
             host = f" on {summary['host']}" if summary.get("host") else ""
-            log(f"[{count}/{total}] {name}: test R2 {r2s}, {summary.get('n_evaluated', 0)} candidates, "
+            log(f"[{count}/{total}] {name}: {'dev R2' if config.dev else 'test R2'} {r2s}, {summary.get('n_evaluated', 0)} candidates, "
                 f"{summary.get('seconds', 0):.0f}s{host} | {summary.get('formula', '')[:70]}")
         elif summary.get("status") == "interrupted":
             log(f"[{count}/{total}] {name}: interrupted; rerun the same command to resume it")
