@@ -337,3 +337,11 @@ def test_racing_keeps_the_finalists_and_their_numbers(tmp_path):
         assert a.selection["fold_r2"] == pytest.approx(b.selection["fold_r2"], rel=1e-6)
     for g in off.best.params:
         assert on.best.params[g] == pytest.approx(off.best.params[g], rel=1e-6)
+
+
+def test_without_a_time_limit_every_finalist_and_the_reference_are_refit(tmp_path):
+    """A candidate or iteration budget alone (as benchmarks use) leaves the refit unlimited too."""
+    res = discover("parallel_scaling_law", iterations=2, out_dir=tmp_path, **(FAST | {"time_limit": None}))
+    final = json.loads((res.run_dir / "final.json").read_text())
+    assert len(res.laws) > 1 and res.reference is not None
+    assert not [n for n in final["notes"] if "time limit" in n or "ran out of time" in n]

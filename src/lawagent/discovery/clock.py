@@ -65,7 +65,13 @@ class RunClock:
         return self.spent_before + time.monotonic() - self.started
 
     def left(self) -> float | None:
+        """Seconds left, None without a time limit."""
         return None if self.end is None else self.end - time.monotonic()
+
+    def expired(self) -> bool:
+        """Whether there is a time limit and it has been reached."""
+        left = self.left()
+        return left is not None and left <= 0
 
     def refit_seconds(self, laws_left: int, most: float) -> float:
         """Time limit of the next final fit: its share of what is left, at most ``most``."""

@@ -519,7 +519,7 @@ def finalize(
     why = {r.id: rank.explain(r, finalists[0], top_score, i, failures) for i, r in enumerate(finalists)}
     loss = target_is_loss(task)
     for place, r in enumerate(finalists):
-        if laws and clock is not None and (clock.left() or 0.0) <= 0:
+        if laws and clock is not None and clock.expired():
             notes.append(f"the time limit ran out before {len(finalists) - place} more finalist(s) could be refit "
                          "and scored; they are not reported")
             break
@@ -550,7 +550,7 @@ def finalize(
     reference = None
     if with_reference and task.reference is not None:
         try:
-            if clock is not None and (clock.left() or 0.0) <= 0:
+            if clock is not None and clock.expired():
                 raise OutOfTime("not started: no time left")
             ev = _final_evaluation(task, reference_law(task), train, test, options(), bounded=clock is not None)
             reference = LawRecord.from_evaluation(ev, task, origin="reference")
