@@ -189,13 +189,6 @@ def linear_mixture(xs, n: Names) -> Gene:
     return Gene(E + sum(n.new("coef") * x for x in xs))
 
 
-def log_poly2(xs, n: Names) -> Gene:
-    """E + a log x1 + b log x2 + c log x1 log x2: a second-order response surface in log space"""
-    E, a, b, c = n.new("offset"), n.new("coef"), n.new("coef"), n.new("coef")
-    l1, l2 = sympy.log(xs[0]), sympy.log(xs[1])
-    return Gene(E + a * l1 + b * l2 + c * l1 * l2)
-
-
 def sigmoid_log(xs, n: Names) -> Gene:
     """E + A sigmoid(k (log x - c)): a transition that is smooth in log space (saturation, emergence)"""
     E, A, k, c = n.new("offset"), n.new("coef"), n.new("exp"), n.new("exp")
@@ -236,11 +229,11 @@ BLOCKS: list[tuple[Block, int | None, str, str]] = [
     (exp_decay, 1, "any", "generic"),
     (exp_mixture, None, "any", "data mixing laws (Ye et al. 2024)"),
     (linear_mixture, None, "any", "generic"),
-    (log_poly2, 2, "positive", "generic"),
     (sigmoid_log, 1, "positive", "generic"),
     (hill_product, 2, "positive", "generic"),
     (additive_all, -1, "positive", "generic"),
 ]
+SYMMETRIC = {hill_product}  # blocks whose features can be swapped: each feature set once
 BLOCK_SETS = ("all", "generic")  # all = generic motifs and the literature's families
 
 
@@ -268,8 +261,8 @@ def instantiate(kinds: FeatureKinds, features: Sequence[str], max_subset: int = 
         else:
             if len(pool) < arity:
                 continue
-            combos = list(itertools.permutations(pool, arity)) if block is not log_poly2 else \
-                list(itertools.combinations(pool, arity))  # symmetric in its two features
+            pick = itertools.combinations if block in SYMMETRIC else itertools.permutations
+            combos = list(pick(pool, arity))
         for combo in combos:
             xs = [syms[f] for f in combo]
             yield f"{block.__name__}({','.join(combo)})", (lambda n, b=block, xs=xs: b(xs, n))
