@@ -515,7 +515,8 @@ def to_markdown(lb: Leaderboard) -> str:
                  f"difference {lb.max_recompute_diff:.2e}.")
     if lb.missing:
         lines.append(f"- Not finished (rerun the same command to resume): {', '.join(lb.missing)}.")
-    lines += ["", "## Oracle (picked on test: for diagnosis only)", "",
+    scored = "the pseudo-test rows" if lb.dev else "test"
+    lines += ["", f"## Oracle (picked on {scored}: for diagnosis only)", "",
               "The best seed *by the R² above*: what no user could pick without the held-out rows. Never compare it "
               "with another system's mean.", ""]
     oracle = [f"{r.label or r.task} {_f(r.r2_oracle)}" for r in lb.rows]
