@@ -97,6 +97,10 @@ class SymbolicProposer:
             return None
         if any(raw_wide_term(e, self.wide_syms) for e in exprs):
             return None
+        # two children in three break the budget: count before printing and parsing them
+        # (the parser would reject exactly these: it reads back the same symbols)
+        if self.budget is not None and len(set().union(*(e.free_symbols for e in exprs)) - self.feature_syms) > self.budget:
+            return None
         bounds = {k: v for g in genome for k, v in g.bounds.items()}
         try:
             texts = [to_text(e) for e in exprs]
