@@ -2,7 +2,7 @@
 
 `lawagent bench-fit --options candidate` measures the current code. To compare
 commits, run this script with the other checkout's sources on PYTHONPATH: it
-uses only what older commits have too (Task.validation_folds, evaluate_candidate
+uses only what older commits have too (the search's validation folds, evaluate_candidate
 with extra folds, Proposal, bench-fit's generic_formula), and takes the
 synthetic tasks from the file next to it, so both sides time the same rows.
 
@@ -45,6 +45,25 @@ def _synthetic():
     return module
 
 
+def _folds(task):
+    """The search's default folds: the selection protocol's (since issue 11), else Task.validation_folds."""
+    try:
+        from lawagent.selection.protocol import protocol_for
+    except ImportError:
+        return task.validation_folds(0.2, 2)
+    return [(f.fit, f.val) for f in protocol_for(task).folds(task.train())]
+
+
+def _cold() -> None:
+    """A new candidate's text: nothing parsed or compiled is cached (newer commits cache both)."""
+    clear_cache()
+    from lawagent.law import compile as compile_module, law as law_module
+
+    for cached in (getattr(law_module, "_parse_once", None), getattr(compile_module, "_compile_cached", None)):
+        if cached is not None:
+            cached.cache_clear()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -54,14 +73,14 @@ def main() -> int:
     names = [n for part in args.tasks.split(",") for n in (list_tasks() if part == "all" else [part]) if n]
     for name in names:
         task = synthetic.synthetic_task(name) if synthetic.is_synthetic(name) else load_task(name)
-        (fit, val), *extra = task.validation_folds(0.2, 2)  # the search's defaults
+        (fit, val), *extra = _folds(task)
         ref = task.reference
         laws = [("reference", Proposal(tuple(ref.formulas), bounds=dict(ref.bounds), initial=dict(ref.initial))),
                 ("generic", Proposal(tuple(f.strip() for f in generic_formula(task).split(";"))))]
         for label, proposal in laws:
             walls, cpus = [], []
             for _ in range(args.repeats):
-                clear_cache()  # a new candidate's text: compiled cold
+                _cold()
                 wall, cpu = time.perf_counter(), time.process_time()
                 record = evaluate_candidate(proposal, task.features, task.targets, task.parameter_budget, fit, val,
                                             EvalOptions(), extra_folds=extra)

@@ -233,6 +233,24 @@ def test_bench_fit_candidate_is_what_the_search_scores(capsys, one_core) -> None
     assert comp["tape_median"] > 0 and comp["sympy_median"] > 0 and comp["parse_median"] > 0
 
 
+def test_bench_fit_screen_is_racing_s_first_look(capsys, one_core) -> None:
+    from lawagent.discovery.evaluator import SCREEN, evaluate_candidate
+    from lawagent.proposers.base import Proposal
+    from lawagent.selection.protocol import protocol_for
+
+    code, out, err = run(capsys, "bench-fit", "--tasks", FAST_TASK, "--repeats", "1", "--options", "screen,candidate",
+                         "--law", "reference", "--json")
+    assert code == 0, err
+    screen, full = strict_json(out)["timings"]
+    assert (screen["options"], full["options"]) == ("screen", "candidate")
+    task = load_task(FAST_TASK)
+    (fit, val), *_ = [(f.fit, f.val) for f in protocol_for(task).folds(task.train())]
+    ref = task.reference
+    record = evaluate_candidate(Proposal(ref.formulas, bounds=dict(ref.bounds), initial=dict(ref.initial)), task.features,
+                                task.targets, task.parameter_budget, fit, val, stage=SCREEN)
+    assert record.stage == SCREEN and screen["r2"] == pytest.approx(record.val_r2, rel=1e-9)
+
+
 def test_synthetic_timing_tasks_are_fixed_and_held_out_by_scale() -> None:
     import numpy as np
 

@@ -23,12 +23,12 @@ from sympy.core.cache import clear_cache
 
 from lawagent.bench.synthetic import SYNTHETIC_ROWS, is_synthetic, synthetic_task
 from lawagent.cli.format import fmt, table
-from lawagent.discovery.evaluator import SEARCH_FIT, EvalOptions, evaluate_candidate
+from lawagent.discovery.evaluator import FULL, SCREEN, SEARCH_FIT, EvalOptions, evaluate_candidate
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, fit_split, parse_law, reference_law, score_split
 from lawagent.fit.fitter import FitOptions
-from lawagent.law.compile import compile_law
-from lawagent.law.law import Law
+from lawagent.law.compile import _compile_cached, compile_law
+from lawagent.law.law import Law, _parse_once
 from lawagent.law.parse import split_formulas
 from lawagent.law.sympy_compile import compile_law_sympy
 from lawagent.proposers.base import Proposal
@@ -36,15 +36,19 @@ from lawagent.selection.protocol import protocol_for
 from lawagent.task import DataSplit, Task, list_tasks, load_task
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-MODES = ("candidate", "search", "final")
-OPTION_SETS = {"all": MODES, "both": ("search", "final"), **{m: (m,) for m in MODES}}
+MODES = ("screen", "candidate", "search", "final")
+OPTION_SETS = {"all": ("candidate", "search", "final"), "both": ("search", "final"), **{m: (m,) for m in MODES}}
 
 EPILOG = f"""\
 What is timed, per (task, law, options), --repeats times, each time from the formula text
 (sympy's cache cleared first, so every repeat compiles cold, as a new candidate does):
-  candidate: what the search pays per candidate: parse + compile + fit on fold 1 + score it
-          + the extrapolation probe + fit and score fold 2 (the search's evaluate_candidate,
-          with the SEARCH options and the search's default folds; test rows are not touched).
+  screen: racing's first look, which every new candidate gets: parse + compile + a cheap fit
+          (8 starts, 2 refined, 30 iterations, a row subsample above 1500 fit rows) on fold 1
+          + score it. Only candidates that could still win go on to the full evaluation.
+  candidate: what the search pays per fully evaluated candidate: parse + compile + fit on
+          fold 1 + score it + the extrapolation probe + fit and score fold 2 (the search's
+          evaluate_candidate, with the SEARCH options and the search's default folds; test rows
+          are not touched).
   search: parse + compile + one fit with the SEARCH options (--n-starts/--n-refine/--max-iter/
           --time-limit) on the training rows minus the validation rows, scored on the
           validation rows.
@@ -158,6 +162,13 @@ def task_names(spec: str) -> list[str]:
     return names
 
 
+def _cold() -> None:
+    """Forget every parse and compile: the search caches both, but a new candidate finds nothing cached."""
+    clear_cache()  # sympy's own memo
+    _parse_once.cache_clear()
+    _compile_cached.cache_clear()
+
+
 def _parse(task: Task, c: _Candidate) -> Law:
     return Law.parse(c.text, task.features, targets=task.targets, budget=task.parameter_budget,
                      bounds=c.bounds, initial=c.initial)
@@ -165,25 +176,26 @@ def _parse(task: Task, c: _Candidate) -> Law:
 
 def _time_fit(task: Task, c: _Candidate, options: FitOptions, fit_rows: DataSplit, score_rows: DataSplit):
     """One candidate from text to score: (wall seconds, CPU seconds, parse + compile seconds, R2, law)."""
-    clear_cache()  # sympy memoises; a new candidate's text would not find its expressions cached
+    _cold()
     start, cpu = time.perf_counter(), time.process_time()
     law = _parse(task, c)
-    compile_law(law)  # a new Law object, so never a cache hit: every repeat compiles
+    compile_law(law)
     compiled = time.perf_counter()
     result = fit_split(law, fit_rows, options)
     scores = score_split(result, score_rows)
     return time.perf_counter() - start, time.process_time() - cpu, compiled - start, scores.r2, law
 
 
-def _time_candidate(task: Task, c: _Candidate, options: FitOptions, folds: list[tuple[DataSplit, DataSplit]]):
-    """What the search pays for one candidate: (wall seconds, CPU seconds, validation R2)."""
+def _time_candidate(task: Task, c: _Candidate, options: FitOptions, folds: list[tuple[DataSplit, DataSplit]],
+                    stage: str = FULL):
+    """What the search pays for one candidate at a racing stage: (wall seconds, CPU seconds, validation R2)."""
     formulas = split_formulas(c.text) if isinstance(c.text, str) else c.text  # one per target, as proposers give them
     proposal = Proposal(tuple(formulas), bounds=c.bounds, initial=c.initial)
     (fit_rows, val_rows), extra = folds[0], folds[1:]
-    clear_cache()
+    _cold()
     start, cpu = time.perf_counter(), time.process_time()
     record = evaluate_candidate(proposal, task.features, task.targets, task.parameter_budget, fit_rows, val_rows,
-                                EvalOptions(fit=options), extra_folds=extra)
+                                EvalOptions(fit=options), extra_folds=extra, stage=stage)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     if record.error:
         raise LawagentError(f"task {task.name}: candidate {c.label} failed: {record.error}")
@@ -192,7 +204,7 @@ def _time_candidate(task: Task, c: _Candidate, options: FitOptions, folds: list[
 
 def _time_compile(task: Task, c: _Candidate) -> tuple[float, float, float, Law]:
     """Cold (parse, tape compile, sympy compile) seconds of one law."""
-    clear_cache()
+    _cold()
     start = time.perf_counter()
     law = _parse(task, c)
     parsed = time.perf_counter()
@@ -228,16 +240,16 @@ def bench_fit(
     """Time one candidate per task and law.
 
     ``law`` is "reference", "generic", "both" or a formula in the law language.
-    ``modes`` are among "candidate", "search" and "final" (default: search and final,
-    less the ones whose options are None); "candidate" and "search" fit with
-    ``search_options``. Cold compile times (tape and sympy) go to ``compile_times``
-    when a list is given.
+    ``modes`` are among "screen", "candidate", "search" and "final" (default: search and
+    final, less the ones whose options are None); "candidate" and "search" fit with
+    ``search_options``, "screen" with the racing screen's own options. Cold compile times
+    (tape and sympy) go to ``compile_times`` when a list is given.
     """
     if repeats < 1:
         raise LawagentError("--repeats must be at least 1")
     if modes is None:
         modes = [m for m, o in (("search", search_options), ("final", final_options)) if o is not None]
-    if ("candidate" in modes or "search" in modes) and search_options is None or "final" in modes and final_options is None:
+    if ({"screen", "candidate", "search"} & set(modes)) and search_options is None or "final" in modes and final_options is None:
         raise LawagentError("bench_fit: a timing was asked for without its fit options")
     names = list(tasks) if tasks else list_tasks()
     out: list[FitTiming] = []
@@ -261,10 +273,11 @@ def bench_fit(
                     tape_median=float(np.median(tapes)), sympy_median=float(np.median(sympys)),
                 ))
             cells = []
-            if "candidate" in modes:
-                runs = [_time_candidate(task, c, search_options, folds) for _ in range(repeats)]
-                compile_s = float(np.median([p + t for p, t in zip(parses, tapes)]))
-                cells.append(("candidate", runs, [compile_s], folds[0][0]))
+            compile_s = float(np.median([p + t for p, t in zip(parses, tapes)]))
+            for mode, stage in (("screen", SCREEN), ("candidate", FULL)):
+                if mode in modes:
+                    runs = [_time_candidate(task, c, search_options, folds, stage) for _ in range(repeats)]
+                    cells.append((mode, runs, [compile_s], folds[0][0]))
             for mode, options, (fitting, scoring) in fits:
                 runs, compiles = [], []
                 for _ in range(repeats):
@@ -323,7 +336,8 @@ def _options_text(search: FitOptions) -> str:
 
 
 def option_modes(spec: str) -> tuple[str, ...]:
-    """'all', 'both' (search + final) or a comma-separated list of candidate, search, final."""
+    """'all' (candidate, search, final), 'both' (search + final) or a comma-separated list of screen,
+    candidate, search, final."""
     modes: list[str] = []
     for part in (p.strip() for p in spec.split(",")):
         if part not in OPTION_SETS:
@@ -345,9 +359,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--law", default="both", metavar="reference|generic|both|FORMULA",
                    help="the law to time: the task's reference law, a generic power law + offset, both "
                    "(default), or a formula in quotes")
-    p.add_argument("--options", default="all", metavar="all|both|candidate,search,final",
-                   help="which timings: all (default), both (search + final), or a comma-separated list of "
-                   "candidate, search, final")
+    p.add_argument("--options", default="all", metavar="all|both|screen,candidate,search,final",
+                   help="which timings: all (default: candidate, search, final), both (search + final), or a "
+                   "comma-separated list of screen (racing's cheap first look), candidate, search, final")
     p.add_argument("--n-starts", type=int, default=SEARCH_FIT.n_starts, metavar="N",
                    help=f"search option: random starts per group (default {SEARCH_FIT.n_starts})")
     p.add_argument("--n-refine", type=int, default=SEARCH_FIT.n_refine, metavar="N",
