@@ -195,6 +195,17 @@ def test_predict_unknown_group_is_nan() -> None:
     assert out[0, 0] == 2.0 and np.isnan(out[1, 0])
 
 
+def test_predict_matches_fit_s_own_group_keys_and_reads_null_values_as_nan() -> None:
+    law = Law.parse("E + A*x^(-a)", ("x",))
+    x = np.tile([1.0, 2.0, 4.0, 8.0], 2)
+    groups = np.repeat([1, 2], 4)  # integer labels, as a user's DataFrame may have them
+    y = 1.0 + 2.0 * x**-0.5 + 0.1 * (groups == 2)
+    result = fit(law, {"x": x}, y, groups)
+    assert np.allclose(result.predict({"x": x}, groups)[:, 0], y, rtol=1e-9)
+    out = predict(law, {1: {"E": None, "A": 1.0, "a": 1.0}}, {"x": x[:2]}, [1, 1])  # JSON null
+    assert np.isnan(out).all()
+
+
 def test_fit_options_validated() -> None:
     with pytest.raises(ValueError):
         FitOptions(n_starts=0)

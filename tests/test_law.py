@@ -37,6 +37,8 @@ def test_reference_law_round_trips(name: str) -> None:
         "a*x*1.5e-7 + 0.051*x",
         "-(a*x) - -b",
         "pi*x + zoo + nan*x",
+        "a*x^exp(1) + b",
+        "abs(2^x)*a + abs((-2)^x)*b",
     ],
 )
 def test_text_round_trips(text: str) -> None:
@@ -97,3 +99,10 @@ def test_from_sympy() -> None:
 def test_float_constants_round_trip_exactly() -> None:
     law = Law.parse("0.30000000000000004*x + a", ("x",))
     assert Law.parse(law.text(), ("x",)).expressions == law.expressions
+
+
+def test_constants_and_abs_print_back_into_the_law_language() -> None:
+    # sympy prints Euler's number as E (a parameter here) and abs(2^x) as 2^re(x) (no such function)
+    assert Law.parse("a*x^exp(1) + b", ("x",)).text() == "b + a*x**exp(1)"
+    assert Law.parse("abs(2^x)*a", ("x",)).text() == "a*2**x"
+    assert Law.parse("a*x^exp(1) + b", ("x",)).parameters == ("b", "a")

@@ -84,6 +84,9 @@ def test_ranking_charges_readability_and_breaks_ties_by_sanity():
     assert rank.choose_best([a, b, c]) is a
     assert rank.choose_best([a, b, c], failures={0: 2, 1: 0}) is b  # the saner law of the band
     assert rank.choose_best([a, b, c], failures={0: 1, 1: 1, 2: 0}) is a  # never from outside the band
+    # a law of the band whose checks did not run is not taken for a sane one
+    assert rank.choose_best([a, b, c], failures={0: 1}) is a
+    assert [r.id for r in rank.sanity_order([a, b, c])] == [0, 1]  # checked simplest first, as the rule reads them
 
 
 def test_the_separate_mutation_gives_each_role_its_own_parameter():

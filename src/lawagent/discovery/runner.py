@@ -245,8 +245,10 @@ def run_search(
                             f"last error: {type(err).__name__}: {err}") from None
                 room = None if budget.max_candidates is None else budget.max_candidates - len(pop)
                 new = _dedupe(proposals, pop, view, room)
-                race = rank.race_limits(pop.best(len(pop))) if settings.racing else None
-                evaluated = _evaluate(new, pool, shared, cache, next_id, it, race, cancel)
+                # racing keeps whatever could still be a finalist: the top RACE_TOP, or top_k if more
+                race = (rank.race_limits(pop.best(len(pop)), top=max(rank.RACE_TOP, settings.top_k))
+                        if settings.racing else None)
+                evaluated, cut = _evaluate(new, pool, shared, cache, next_id, it, race, cancel)
                 next_id += len(evaluated)
                 stall = stall + 1 if not evaluated else 0
                 for rec, (prop, key, law) in evaluated:
@@ -256,7 +258,9 @@ def run_search(
                     extras[rec.id] = {"bounds": dict(prop.bounds), "initial": dict(prop.initial)}
                 records = [rec for rec, _ in evaluated]
                 pop.extend(records)
-                run_dir.append_candidates(record_to_dict(r, extras[r.id]) for r in records)
+                # a record cut off in its full evaluation stays out of the folder: the iteration then reads as
+                # unfinished there, and --resume evaluates it again (the others come from the cache)
+                run_dir.append_candidates(record_to_dict(r, extras[r.id]) for r in records if r.id not in cut)
                 state.iterations_done = it + 1
                 best = pop.best(1)
                 state.seconds = clock.elapsed()
@@ -335,13 +339,15 @@ def _dedupe(proposals, pop: Population, view: TrainView, room: int | None):
 
 def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
               race: rank.RaceLimits | None, cancel: Callable[[], bool] | None = None):
-    """(record, item of ``new``) in proposal order: cached (resume), parse errors in-process, the rest in workers.
+    """(record, item of ``new``) in proposal order, and the ids of records whose full evaluation was cut off:
+    cached (resume), parse errors in-process, the rest in workers.
 
     With racing (``race`` = :func:`lawagent.selection.rank.race_limits`), every candidate is screened
     first and only those within the limit get the full evaluation; the others keep their screen record.
     When ``cancel`` stops the evaluation (the search's time is up, or Ctrl-C), a candidate whose full
-    evaluation was cut off keeps its screen record, and one not even screened is left out, as if never
-    proposed; the others get consecutive ids from ``next_id``. A full evaluation stops after fold 1 where
+    evaluation was cut off keeps its screen record for this session (its id is in the returned set: the
+    run folder does not keep it, so that a resumed run evaluates it properly), and one not even screened
+    is left out, as if never proposed; the others get consecutive ids from ``next_id``. A full evaluation stops after fold 1 where
     no later fold could make the law a finalist.
     """
     records: list[CandidateRecord | None] = [None] * len(new)
@@ -367,15 +373,21 @@ def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
         jobs, slots = [jobs[j] for j in keep], [slots[j] for j in keep]
     else:
         spent = {}
+    cut = set()
     for i, rec in zip(slots, evaluate_all(pool, [(p, c, i, FULL, race) for p, c, i in jobs], cancel)):
         if rec.error == CANCELLED and i in spent:
-            continue  # cut off: the screen is what it got
+            cut.add(i)  # cut off: the screen is what it got
+            continue
         rec.seconds += spent.get(i, 0.0)
         records[i] = rec
-    out = [(rec, item) for rec, item in zip(records, new) if rec is not None and rec.error != CANCELLED]
-    for k, (rec, _) in enumerate(out):
-        rec.id = next_id + k
-    return out
+    out, cut_ids = [], set()
+    for i, (rec, item) in enumerate(zip(records, new)):
+        if rec is not None and rec.error != CANCELLED:
+            rec.id = next_id + len(out)
+            out.append((rec, item))
+            if i in cut:
+                cut_ids.add(rec.id)
+    return out, cut_ids
 
 
 def _load_resume(run_dir: RunDir):
@@ -454,21 +466,29 @@ MAX_SANITY = 30  # candidates of the parsimony band checked for sanity, best fir
 
 
 def sanity_failures(pop: Population, task: Task) -> dict[int, int]:
-    """id -> sanity checks failed, for the laws of the parsimony band (best first, at most
-    :data:`MAX_SANITY`), with the search's fitted values, on the training rows."""
+    """id -> sanity checks failed, for the laws of the parsimony band (simplest first, at most
+    :data:`MAX_SANITY`: :func:`lawagent.selection.rank.sanity_order`), with the search's fitted
+    values, on the training rows. A law whose checks cannot run is left out (unchecked)."""
     ranked = pop.best(len(pop))
-    band = rank.near_best(ranked)[:MAX_SANITY] if ranked else []
+    band = rank.sanity_order(ranked)[:MAX_SANITY] if ranked else []
     train = task.train()
     loss = target_is_loss(task)
     out = {}
     for r in band:
         try:
-            law = parse_proposal(Proposal(tuple(r.formula.split("; "))), task.features, task.targets,
-                                 task.parameter_budget)
-            out[r.id] = sanity_checks(law, r.params, train, task.scale, loss).failures
+            out[r.id] = sanity_checks(_record_law(r, task), r.params, train, task.scale, loss).failures
         except LawagentError:
-            out[r.id] = 0
+            continue
     return out
+
+
+def _record_law(r: CandidateRecord, task: Task, extra: dict[str, Any] | None = None):
+    """A candidate's law, parsed again from its record (with the bounds and starting values it was proposed with)."""
+    extra = extra or {}
+    proposal = Proposal(tuple(r.formula.split("; ")),
+                        bounds={k: bound_pair(v) for k, v in (extra.get("bounds") or {}).items()},
+                        initial=extra.get("initial") or {})
+    return parse_proposal(proposal, task.features, task.targets, task.parameter_budget)
 
 
 def only_screened(finalists: Sequence[CandidateRecord]) -> bool:
@@ -515,7 +535,7 @@ def finalize(
         return replace(FINAL_FIT, time_limit=clock.refit_seconds(n_fits + 1, FINAL_FIT.time_limit))
 
     late: list[str] = []  # finalists whose refit did not fit in the time left
-    top_score = max(r.score for r in finalists) if finalists else 0.0
+    top_score = max(r.score for r in finalists)
     why = {r.id: rank.explain(r, finalists[0], top_score, i, failures) for i, r in enumerate(finalists)}
     loss = target_is_loss(task)
     for place, r in enumerate(finalists):
@@ -526,9 +546,7 @@ def finalize(
         extra = extras.get(r.id, {})
         fit_options = options()
         try:
-            law = parse_proposal(Proposal(tuple(r.formula.split("; ")), bounds={k: bound_pair(v) for k, v in (extra.get("bounds") or {}).items()},
-                                          initial=extra.get("initial") or {}), task.features, task.targets,
-                                 task.parameter_budget)
+            law = _record_law(r, task, extra)
             if clock is not None and not refit_fits(r.seconds if r.stage == FULL else None, fit_options.time_limit,
                                                     clock.left()):
                 raise OutOfTime("not started: it would not finish in time")

@@ -110,12 +110,13 @@ def predict(
     names, index = np.unique(groups.astype(str), return_inverse=True)
     table = np.full((len(names), len(compiled.parameters)), np.nan)
     known = np.zeros(len(names), dtype=bool)
+    by_text = {str(k): v for k, v in params.items()}  # labels are matched as text: fit() keys them as given
     for i, name in enumerate(names.tolist()):
-        values = params.get(name)
+        values = by_text.get(name)
         if values is None:
             continue
         known[i] = True
-        table[i] = [float(values.get(p, np.nan)) for p in compiled.parameters]
+        table[i] = [_value(values.get(p)) for p in compiled.parameters]
     out = np.full((n, compiled.n_targets), np.nan)
     rows = known[index]
     if not rows.any():
@@ -125,6 +126,11 @@ def predict(
     for t, v in enumerate(compiled.values(xs, ps)):
         out[rows, t] = np.broadcast_to(v, (int(rows.sum()),))
     return out
+
+
+def _value(v: float | None) -> float:
+    """A stored parameter value; a missing one (None: JSON null) predicts NaN."""
+    return math.nan if v is None else float(v)
 
 
 def fit(

@@ -179,6 +179,8 @@ class Law:
         for expr in self.expressions:
             if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I):
                 raise FormulaError(f"law {expr} contains an infinite, undefined or complex constant")
+            if expr.has(sympy.re, sympy.im, sympy.arg, sympy.conjugate):
+                raise FormulaError(f"law {expr} takes a complex part (re, im, arg): the law language is real")
         if not self.used_features:
             raise FormulaError(f"law uses none of the features ({', '.join(self.features)})")
 
@@ -199,11 +201,17 @@ class Law:
         return tuple(e.xreplace(subs) for e in self.expressions)
 
 
-class _TextPrinter(sympy.printing.str.StrPrinter):
+class TextPrinter(sympy.printing.str.StrPrinter):
     """sympy's str printer, but floats in shortest round-trip form (0.353, not 0.353000000000000)."""
 
     def _print_Float(self, expr: sympy.Float) -> str:
         return repr(float(expr))
+
+    def _print_Exp1(self, expr: sympy.Expr) -> str:
+        return "exp(1)"  # sympy prints E, which the law language reads as a parameter
+
+    def _print_Pi(self, expr: sympy.Expr) -> str:
+        return repr(math.pi)  # the law language has no pi
 
     # The parser keeps exact numbers small, but Law.from_sympy takes any expression:
     # an exact number too long for str() (Python's digit limit) prints as a float,
@@ -229,7 +237,7 @@ def _float_text(expr: sympy.Rational) -> str:
         return mpmath.nstr(mpmath.mpf(expr.p) / expr.q, 17)
 
 
-_PRINTER = _TextPrinter({"order": "none"})
+_PRINTER = TextPrinter({"order": "none"})
 
 
 def to_text(expr: sympy.Expr) -> str:

@@ -44,6 +44,12 @@ def _softplus(x: sympy.Expr) -> sympy.Expr:
     return sympy.log(1 + _exp(x))
 
 
+def _abs(x: sympy.Expr) -> sympy.Expr:
+    """|x| for real x: sympy, not knowing the symbols are real, would write abs(2^x) as 2^re(x),
+    which the law language cannot read back."""
+    return sympy.Abs(x).replace(sympy.re, lambda a: a).replace(sympy.im, lambda a: sympy.Integer(0))
+
+
 @dataclass(frozen=True)
 class Function:
     build: Callable[..., sympy.Expr]
@@ -59,7 +65,7 @@ FUNCTIONS: dict[str, Function] = {
     "log10": Function(lambda x: sympy.log(x) / sympy.log(10), 1, 1, "base-10 logarithm"),
     "log2": Function(lambda x: sympy.log(x) / sympy.log(2), 1, 1, "base-2 logarithm"),
     "sqrt": Function(sympy.sqrt, 1, 1, "square root"),
-    "abs": Function(sympy.Abs, 1, 1, "absolute value"),
+    "abs": Function(_abs, 1, 1, "absolute value"),
     "tanh": Function(sympy.tanh, 1, 1, "hyperbolic tangent"),
     "sigmoid": Function(_sigmoid, 1, 1, "1/(1+exp(-x))"),
     "softplus": Function(_softplus, 1, 1, "log(1+exp(x))"),

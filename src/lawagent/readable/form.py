@@ -18,12 +18,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import sympy
-import sympy.printing.str
 
 from lawagent.errors import LawagentError
 from lawagent.fit.fitter import predict
 from lawagent.jsonio import json_safe
-from lawagent.law.law import Law
+from lawagent.law.law import Law, TextPrinter
 from lawagent.readable.names import role_names
 from lawagent.readable.roles import odd_constructs, parameter_roles
 from lawagent.readable.rewrite import Rewrite, fold, normalise, simplify
@@ -170,15 +169,12 @@ def _call(fn, vec: list[float]) -> float:
     return v
 
 
-class _Printer(sympy.printing.str.StrPrinter):
-    """Law-language text: floats in shortest form, scaled features as (x/1e9)."""
+class _Printer(TextPrinter):
+    """Law-language text (:class:`lawagent.law.law.TextPrinter`), with scaled features as (x/1e9)."""
 
     def __init__(self, scaled: Mapping[sympy.Symbol, tuple[str, int]]):
         super().__init__({"order": "none"})
         self.scaled = dict(scaled)
-
-    def _print_Float(self, expr: sympy.Float) -> str:
-        return repr(float(expr))
 
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         if expr in self.scaled:

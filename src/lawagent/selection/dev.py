@@ -24,7 +24,10 @@ def dev_task(task: Task, protocol: Protocol) -> Task:
     mask, rule = protocol.validation_mask(train)
     return replace(
         blind, _all=train, _test_mask=mask, dev=True,
-        holdout=rule if protocol.origin == "holdout" else None,  # the dev protocol derives from it, one step down
+        # the concrete rule is what the pseudo-test asks (the LLM prompt says so, as it does the real test's
+        # rule); a protocol derived from the holdout derives again from it, one step down; a task's own
+        # validation rule still takes precedence over it
+        holdout=rule if protocol.template is not None else None,
         split_description=f"dev split: pseudo-test = validation fold 1 of the training rows ({rule}); "
                           "the real test rows were dropped",
     )

@@ -87,9 +87,21 @@ def near_best(records: Sequence[Ranked], tolerance: float = PARSIMONY_TOLERANCE)
 def choose_best(records: Sequence[Ranked], tolerance: float = PARSIMONY_TOLERANCE,
                 failures: Mapping[int, int] | None = None) -> Ranked:
     """In the parsimony band: the record failing fewest sanity checks (``failures``: id -> count), then the
-    simplest, then the best scored."""
-    failures = failures or {}
-    return min(near_best(records, tolerance), key=lambda r: (failures.get(r.id, 0), cost(r), -r.score, r.id))
+    simplest, then the best scored. With ``failures``, a law of the band that was not checked
+    (:func:`sanity_order` says which are) counts as failing them all: unknown is not sane."""
+    if not failures:
+        return min(near_best(records, tolerance), key=lambda r: (cost(r), -r.score, r.id))
+    return min(near_best(records, tolerance), key=lambda r: (failures.get(r.id, math.inf), cost(r), -r.score, r.id))
+
+
+def sanity_order(records: Sequence[Ranked], tolerance: float = PARSIMONY_TOLERANCE) -> list[Ranked]:
+    """The parsimony band in the order :func:`choose_best` reads it after sanity: simplest first.
+
+    Sanity checks cost a few fits' worth of evaluations each, so only the first few laws of
+    the band are checked; checking them in this order means the unchecked ones are those the
+    rule would reach last.
+    """
+    return sorted(near_best(records, tolerance), key=lambda r: (cost(r), -r.score, r.id))
 
 
 def parsimony_limit(best_score: float, tolerance: float = PARSIMONY_TOLERANCE) -> float:
