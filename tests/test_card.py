@@ -86,4 +86,5 @@ def test_report_has_the_law_card(data_constrained_run, tmp_path):
 
 def test_show_errors_are_one_line(tmp_path, capsys):
     assert main(["show", str(tmp_path)]) == 2
-    assert "no run found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no run found" in err and len(err.strip().splitlines()) == 1

@@ -345,3 +345,4 @@ def test_without_a_time_limit_every_finalist_and_the_reference_are_refit(tmp_pat
     final = json.loads((res.run_dir / "final.json").read_text())
     assert len(res.laws) > 1 and res.reference is not None
     assert not [n for n in final["notes"] if "time limit" in n or "ran out of time" in n]
+    assert all(law.test is not None for law in [*res.laws, res.reference])

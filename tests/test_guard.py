@@ -52,7 +52,7 @@ def test_guards_ending_near_their_deadline_leak_nothing() -> None:
             outcomes["result"] += 1
         except FormulaError:
             outcomes["timeout"] += 1
-    assert sum(outcomes.values()) == 500
+    # (any other exception, from the guard or landing late, fails the loop above)
     assert _spin(0.3) > 0  # a stray exception would land here
     with pytest.raises(FormulaError):
         bounded(0.2, "spinning", lambda: _spin(30))  # and the watchdog still fires

@@ -8,7 +8,7 @@ import pytest
 
 from fake_llm_server import FakeLLMServer, Step
 
-discover = pytest.importorskip("lawagent.discovery.api").discover
+from lawagent.discovery.api import discover
 
 REPLY = ("E + A/num_params^alpha  # power law in size\n"
          "E + A/(num_params*parallel_size)^alpha  # streams multiply the size\n"

@@ -114,5 +114,8 @@ def test_a_run_stores_sanity_and_the_reason_of_the_choice(task_name, tmp_path):
                       top_k=2)
     for law in result.laws:
         assert law.sanity is not None and "failures" in law.sanity
-        assert {c["name"] for c in law.sanity["checks"]} <= {"monotone", "limit", "sign"}
+        names = {c["name"] for c in law.sanity["checks"]}
+        assert names and names <= {"monotone", "limit", "sign"}  # sft: a loss along one scale feature
+        assert "monotone" in names and "limit" in names
+        assert law.sanity["failures"] == sum(c["passed"] is False for c in law.sanity["checks"])
     assert result.best.selection["why"].startswith("chosen")

@@ -76,6 +76,7 @@ def test_program_finds_nothing_but_its_arguments(parallel):
         assert "../ unreadable (PermissionError)" in found
     else:  # then the run must say plainly that files are not isolated
         assert "NO FILE ISOLATION" in isolation_summary(result.isolation)
+        pytest.skip("no Landlock on this kernel: the isolation itself is not tested here")
 
 
 def test_multi_target_program_is_scored_per_target():
@@ -124,6 +125,7 @@ def test_program_cannot_read_the_task_csv(parallel, tmp_path):
         assert result.failed and "PermissionError" in result.test.message and result.stage.startswith("fit_scaling_law")
     else:  # no Landlock on this kernel: the cheat works, and the output must say the isolation is missing
         assert "NO FILE ISOLATION" in isolation_summary(result.isolation)
+        pytest.skip("no Landlock on this kernel: the isolation itself is not tested here")
 
 
 def test_without_landlock_the_output_says_so_plainly():

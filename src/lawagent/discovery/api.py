@@ -35,7 +35,7 @@ class DiscoveryResult:
     run_dir: Path
     equations: pd.DataFrame
     best: LawRecord
-    laws: list[LawRecord]  # the finalists refit on all training rows, best (by validation R²) first
+    laws: list[LawRecord]  # the finalists refit on all training rows: the chosen law, then by selection score
     n_evaluated: int
     seconds: float
     proposer_stats: dict[str, Any] = field(default_factory=dict)
