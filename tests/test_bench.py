@@ -189,6 +189,11 @@ def test_bench_cli_compare_and_errors(bench, capsys, tmp_path):
     assert "unknown task" in capsys.readouterr().err
     assert main(["bench", "compare", "tiny", "nope", "--out", out]) == 2
     assert "no benchmark 'nope'" in capsys.readouterr().err
+    # a bad budget is refused before any folder is made, not once per cell
+    for flag, value in (("--max-candidates", "0"), ("--iterations", "-5"), ("--time", "inf")):
+        assert main(["bench", "--tasks", "sft_scaling_law", flag, value, "--out", str(tmp_path / "b")]) == 2
+        assert flag in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
 
 
 def test_llm_bench_reports_tokens_and_the_share_of_laws_that_parsed(tmp_path):

@@ -88,3 +88,9 @@ def test_show_errors_are_one_line(tmp_path, capsys):
     assert main(["show", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no run found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_show_takes_one_law(data_constrained_run, capsys):
+    assert main(["show", str(data_constrained_run), "--which", "all"]) == 2
+    err = capsys.readouterr().err
+    assert "--which all" in err and len(err.strip().splitlines()) == 1

@@ -444,8 +444,8 @@ def _read_csv(csv_path: Path, header: list[str], numeric: Sequence[str], text: S
     dtypes: dict[str, Any] = {c: ("float64" if c in numeric else str if c in text else "category") for c in header}
     try:
         frame = _read_chunks(csv_path, dtypes, size, log, start)
-    except ValueError as exc:  # a numeric column holds text: read those as text to say where
-        if not numeric or isinstance(exc, TaskError):
+    except ValueError:  # a numeric column holds text: read those as text to say where
+        if not numeric:
             raise
         frame = _read_chunks(csv_path, dtypes | {c: str for c in numeric}, size, log, start)
         for c in numeric:

@@ -79,8 +79,9 @@ def _peer_cell(d: Path, task_name: str, seed: int, spec: dict[str, Any]) -> dict
         task = bench_task(task_name, bool(spec.get("dev")))
         result = fit_operon(task, seed=seed, evaluations=int(options.get("evaluations", DEFAULT_EVALUATIONS)),
                             time_limit=spec["time_limit"])
-    except LawagentError as err:
-        return {"task": task_name, "seed": seed, "status": "failed", "error": str(err)}
+    except Exception as err:  # noqa: BLE001 - like run_cell: a cell never raises, its failure is recorded
+        msg = str(err) if isinstance(err, LawagentError) else f"{type(err).__name__}: {err}"
+        return {"task": task_name, "seed": seed, "status": "failed", "error": msg}
     d.mkdir(parents=True, exist_ok=True)
     summary = json_safe({
         "task": task_name, "seed": seed, "status": "done", "peer": "operon",

@@ -10,14 +10,9 @@ engine is :mod:`lawagent.bench.ray_cells`.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
-import tempfile
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from lawagent.bench.cell import run_cell

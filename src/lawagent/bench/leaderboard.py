@@ -209,7 +209,8 @@ def load_cells(bench_dir: Path) -> list[dict[str, Any]]:
 def shown_formula(cell: dict[str, Any]) -> str:
     """The cell's best law in readable form (stored in its final.json), else as the search wrote it."""
     try:
-        best = json.loads((Path(cell["run_dir"]) / FINAL).read_text(encoding="utf-8")).get("best") or {}
+        folder = Path(cell.get("dir") or cell["run_dir"])  # "dir": where load_cells found it, from any cwd
+        best = json.loads((folder / FINAL).read_text(encoding="utf-8")).get("best") or {}
         return "; ".join(best["readable"]["formulas"])
     except (KeyError, TypeError, OSError, ValueError):
         return cell.get("formula", "")

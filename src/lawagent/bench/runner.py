@@ -146,7 +146,7 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] | None = None) 
 
     started = time.perf_counter()
     if todo:
-        executor.run(str(bench_dir), todo, spec, report)
+        executor.run(str(bench_dir.resolve()), todo, spec, report)  # absolute: Ray workers have their own cwd
     paths = write_leaderboard(bench_dir)
     return {"bench_dir": str(bench_dir), "cells": total, "ran": len(todo), "failures": failures,
             "seconds": time.perf_counter() - started, "where": where,

@@ -81,7 +81,7 @@ class LawCard:
 def law_card(run: Run, which: str | int = "best", *, bootstrap: int = 20, seconds: float = 20.0,
              seed: int = 0) -> LawCard:
     """The card of one law of ``run`` (``which``: 'best' or a rank N)."""
-    (rank, raw), = run.select(which)
+    rank, raw = run.one(which)
     task = run.task()
     train = task.train()
     shown = shown_laws(run, [raw])[0]

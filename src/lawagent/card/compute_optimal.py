@@ -82,6 +82,10 @@ def allocation(law: Law, values: Mapping[str, float], rows: DataSplit, group: st
         return Allocation(math.nan, math.nan, math.nan, (math.nan, math.nan), "no training rows")
     X = {f: rows.X[f][idx] for f in rows.X}
     n, d = _size_and_data(X, axes)
+    positive = np.isfinite(n) & np.isfinite(d) & (n > 0) & (d > 0)  # a run at 0 tokens has no compute
+    if not positive.any():
+        return Allocation(math.nan, math.nan, math.nan, (math.nan, math.nan), "no training row with size and data > 0")
+    n, d = n[positive], d[positive]
     compute = 6.0 * n * d
     budgets = np.geomspace(float(compute.min()), float(compute.max()) * 100, 9)
     anchor = idx[int(np.argmax(rows.scale[idx]))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from lawagent.errors import LawagentError
@@ -93,9 +94,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     lb.add_argument("bench", help="a benchmark folder, 'bench-<id>' or '<id>' under --out")
     lb.add_argument("--out", default="results", metavar="DIR", help="where to look for the benchmark (default results)")
     lb.set_defaults(run=run_leaderboard)
-    cp = actions.add_parser("compare", help="two benchmark runs side by side (per-task delta of test R2)",
-                            description="Put two benchmark runs side by side: per task the mean and best test R2 "
-                            "of A and B and the difference B - A; then the mean over the tasks both ran.")
+    cp = actions.add_parser("compare", help="two benchmark runs side by side (per-task delta of R2)",
+                            description="Put two benchmark runs side by side: per task the mean R2 and the "
+                            "selected seed's R2 (test R2, or dev R2 for --dev runs) of A and B and the "
+                            "difference B - A; then the mean over the tasks both ran.")
     cp.add_argument("a", help="benchmark A: a folder, 'bench-<id>' or '<id>' under --out")
     cp.add_argument("b", help="benchmark B")
     cp.add_argument("--out", default="results", metavar="DIR", help="where to look for the benchmarks (default results)")
@@ -137,8 +139,11 @@ def run(args: argparse.Namespace) -> int:
         raise LawagentError(f"--seeds must be at least 1, got {args.seeds}")
     if args.time is None and args.iterations is None and args.max_candidates is None and args.proposer != "operon":
         args.time = 60.0
-    if args.time is not None and not args.time > 0:
-        raise LawagentError(f"--time must be positive seconds, got {args.time}")
+    if args.time is not None and not (args.time > 0 and math.isfinite(args.time)):
+        raise LawagentError(f"--time must be a positive, finite number of seconds, got {args.time}")
+    for flag, value in (("--iterations", args.iterations), ("--max-candidates", args.max_candidates)):
+        if value is not None and value < 1:
+            raise LawagentError(f"{flag} must be at least 1, got {value}")
     if args.jobs < 0 or args.workers < 0:
         raise LawagentError("--jobs and --workers must be >= 0")
     options = {k: v for k, v in (("model", args.model), ("api_base", args.api_base), ("llm_config", args.llm_config),

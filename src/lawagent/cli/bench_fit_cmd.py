@@ -414,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
 
 def argv_of(args: argparse.Namespace) -> list[str]:
     """The command line that gives these arguments, for rerunning the command."""
-    argv = ["bench-fit", "--tasks", args.tasks, "--repeats", str(args.repeats), "--law", args.law,
+    argv = ["bench-fit", "--tasks", args.tasks, "--repeats", str(args.repeats), f"--law={args.law}",
             "--options", args.options, "--n-starts", str(args.n_starts), "--n-refine", str(args.n_refine),
             "--max-iter", str(args.max_iter), "--time-limit", repr(args.time_limit), "--seed", str(args.seed)]
     return argv + (["--json"] if args.json else [])

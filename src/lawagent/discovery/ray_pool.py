@@ -66,13 +66,15 @@ class RayPool:
             actor = _Evaluator.remote(self._payload)
             self._slots.append(_Slot(actor, time.monotonic(), waiting=actor.ready.remote()))
 
-    def _replace(self, slot: _Slot, n_jobs: int) -> None:
+    def _replace(self, slot: _Slot, n_jobs: int, respawn: bool = True) -> None:
+        """Kill a slot's actor; start another now unless ``respawn`` is False (the next map starts it)."""
         ray.kill(slot.actor, no_restart=True)
         self._slots.remove(slot)
         self.n_replaced += 1
         if not slot.ready and self.n_replaced > 3 * self.n + n_jobs:
             raise RuntimeError("Ray evaluation actors fail to start (is lawagent installed on every node?)")
-        self._ensure()
+        if respawn:
+            self._ensure()
 
     def map(self, jobs: Sequence[Any], cancel: Callable[[], bool] | None = None) -> list[Any]:
         """Results in submission order; a job that timed out or took its actor down gives a JobFailure.
@@ -93,7 +95,7 @@ class RayPool:
                 for s in list(self._slots):
                     if s.job is not None:
                         results[s.job] = JobFailure(CANCELLED)
-                        self._replace(s, len(jobs))
+                        self._replace(s, len(jobs), respawn=False)  # the search is stopping: no new actor now
                 for idx in queue:
                     results[idx] = JobFailure(CANCELLED)
                 return results

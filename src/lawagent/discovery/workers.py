@@ -23,12 +23,15 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from lawagent.discovery.evaluator import CANCELLED, EvalOptions, evaluate_candidate
 from lawagent.executor import Where
-from lawagent.proposers.base import CandidateRecord, Proposal
+from lawagent.proposers.base import CandidateRecord
 from lawagent.task import DataSplit
+
+if TYPE_CHECKING:  # pools imports this module: the name only, for the annotation
+    from lawagent.discovery.pools import Pool
 
 READY_TIMEOUT = 120.0  # seconds for a fresh worker to import lawagent
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

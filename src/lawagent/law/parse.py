@@ -242,6 +242,8 @@ def _number(text: str) -> sympy.Expr:
     value = float(text)
     if not math.isfinite(value) or abs(value) > MAX_NUMBER_MAGNITUDE:
         raise FormulaError(f"number {_clip(text, 30)} is out of range")
+    if value == 0 and re.search(r"[1-9]", text.lower().split("e")[0]):  # 1e-400: not zero, just too small
+        raise FormulaError(f"number {_clip(text, 30)} is out of range (nonzero but |x| < {MIN_NUMBER_MAGNITUDE:g})")
     if re.fullmatch(r"\d{1,15}", text):
         return sympy.Integer(int(text))
     return sympy.Float(value)

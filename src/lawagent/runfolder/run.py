@@ -61,6 +61,13 @@ class Run:
             raise LawagentError(f"--which {n}: run {self.run_id} has {len(self.laws)} law(s); give 1..{len(self.laws)}")
         return [(n, self.laws[n - 1])]
 
+    def one(self, which: str | int | None = "best") -> tuple[int, LawRecord]:
+        """The (rank, law) pair of one law: 'best' or a rank N (a card or a report shows one law)."""
+        if which == "all":
+            raise LawagentError("--which all: this shows one law; give 'best' or a rank N (1 = best)")
+        (pair,) = self.select(which)
+        return pair
+
     def meta(self, rank: int = 1) -> dict[str, Any]:
         """Task and run metadata for exports (no data rows)."""
         keys = ("run_id", "lawagent_version", "seed", "proposer", "n_evaluated", "seconds")
@@ -109,7 +116,7 @@ def law_record(data: Any, where: str) -> LawRecord:
         law = record.law()  # re-parse with the whitelist parser: fails loudly on bad text
     except LawagentError as err:
         raise LawagentError(f"{where}: {err}") from None
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, AttributeError, KeyError) as err:
         raise LawagentError(f"{where}: malformed law record: {err}") from None
     if not record.parameters:
         record.parameters = list(law.parameters)
