@@ -337,7 +337,7 @@ def build_leaderboard(bench_dir: Path, *, check: bool = True, reference: bool = 
             r2 = test.get("r2")
             if not _finite(r2):
                 r2 = -1.0  # SLDBench's failure value
-            if test.get("failed"):
+            if test.get("failed") or c.get("status", "done") != "done":  # scored −1 either way: say so
                 row.failed += 1
             row.r2.append(float(r2))
             row.r2_by_seed[int(c["seed"])] = float(r2)
