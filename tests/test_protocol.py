@@ -70,6 +70,11 @@ def test_default_carve_is_the_largest_by_scale_per_group(tasks: dict[str, Task],
             assert v.min() >= fold.fit.scale[fold.fit.groups == g].max()
 
 
+def test_scale_of_several_features_is_their_product(tasks: dict[str, Task]) -> None:
+    lr = tasks["lr_bsz_scaling_law"].train()  # scale = ["non_embedding_param_size", "data_size"]
+    assert np.allclose(lr.scale, lr.X["non_embedding_param_size"] * lr.X["data_size"])
+
+
 def test_sft_detail(tasks: dict[str, Task]) -> None:
     fold = protocol_for(tasks["sft_scaling_law"]).carve(tasks["sft_scaling_law"].train())
     assert len(fold.val) == 42 * 2  # round(0.2 * 12) per group
