@@ -128,3 +128,11 @@ def test_a_constant_target_comes_with_a_warning() -> None:
     assert two.warnings == (two.warnings[0],) and two.warnings[0].startswith("target 1 is constant")
     assert score(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 2.0])).warnings == ()
     assert score(np.full(4, 2.0), np.full(4, 2.5)).as_dict()["warnings"] == list(s.warnings)
+
+
+def test_a_target_of_small_magnitude_is_not_taken_for_a_constant() -> None:
+    """The constant-target floor is relative: error rates of size 1e-7 are normalised like losses of size 3."""
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    for scale in (1e-7, 1.0, 1e7):
+        s = score(y * scale, 1.5 * y * scale)
+        assert s.r2 == pytest.approx(score(y, 1.5 * y).r2, rel=1e-9) and s.warnings == ()

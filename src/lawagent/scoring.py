@@ -25,7 +25,9 @@ from typing import Sequence
 import numpy as np
 
 FAILURE_R2 = -1.0
-VARIANCE_FLOOR = 1e-12  # below this a target counts as constant: no normalisation
+# a target counts as constant (no normalisation) where its variance is below this share of its
+# mean square: relative, so that a target of size 1e-7 is not taken for a constant one
+VARIANCE_FLOOR = 1e-12
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,9 @@ def _score(y_true: np.ndarray, y_pred: np.ndarray, groups, n: int) -> Scores:
     mad = np.abs(y_true - y_true.mean(axis=0)).mean(axis=0)
     mse = (err**2).mean(axis=0)
     mae = np.abs(err).mean(axis=0)
-    nmse_t = np.divide(mse, var, out=mse.copy(), where=var > VARIANCE_FLOOR)
-    nmae_t = np.divide(mae, mad, out=mae.copy(), where=mad > VARIANCE_FLOOR)
+    floor = _floor(y_true)
+    nmse_t = np.divide(mse, var, out=mse.copy(), where=var > floor)
+    nmae_t = np.divide(mae, mad, out=mae.copy(), where=mad > np.sqrt(floor))
     nmse = float(nmse_t.mean())
     per_group: dict[str, dict[str, float]] = {}
     within: list[float] = []
@@ -104,13 +107,18 @@ def _score(y_true: np.ndarray, y_pred: np.ndarray, groups, n: int) -> Scores:
                 "max_abs_error": float(np.abs(err[rows]).max()),
             }
             g_var = y_true[rows].var(axis=0)
-            if rows.sum() >= 2 and np.all(g_var > 1e-12):
+            if rows.sum() >= 2 and np.all(g_var > _floor(y_true[rows])):
                 entry["r2"] = float(1.0 - ((err[rows] ** 2).mean(axis=0) / g_var).mean())
                 within.append(entry["r2"])
             per_group[str(name)] = entry
-    warnings = tuple(_constant_target_warning(t, y_true.shape[1], float(var[t])) for t in np.flatnonzero(var <= VARIANCE_FLOOR))
+    warnings = tuple(_constant_target_warning(t, y_true.shape[1], float(var[t])) for t in np.flatnonzero(var <= floor))
     return Scores(1.0 - nmse, nmse, float(nmae_t.mean()), n, False, "", tuple(float(1 - v) for v in nmse_t), per_group,
                   float(np.mean(within)) if within else math.nan, warnings)
+
+
+def _floor(y: np.ndarray) -> np.ndarray:
+    """Per target: the variance below which it counts as constant (:data:`VARIANCE_FLOOR` of its mean square)."""
+    return VARIANCE_FLOOR * np.maximum((y**2).mean(axis=0), np.finfo(float).tiny)
 
 
 def _constant_target_warning(t: int, n_targets: int, variance: float) -> str:
