@@ -57,11 +57,11 @@ def _folds(task):
 def _cold() -> None:
     """A new candidate's text: nothing parsed or compiled is cached (newer commits cache both)."""
     clear_cache()
-    from lawagent.law import compile as compile_module, law as law_module
+    from lawagent.law import compile as compile_module
 
-    for cached in (getattr(law_module, "_parse_once", None), getattr(compile_module, "_compile_cached", None)):
-        if cached is not None:
-            cached.cache_clear()
+    forget = getattr(compile_module, "forget_compiled", None)  # older commits cache nothing
+    if forget is not None:
+        forget()
 
 
 def main() -> int:

@@ -27,8 +27,8 @@ from lawagent.discovery.evaluator import FULL, SCREEN, SEARCH_FIT, EvalOptions, 
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, fit_split, parse_law, reference_law, score_split
 from lawagent.fit.fitter import FitOptions
-from lawagent.law.compile import _compile_cached, compile_law
-from lawagent.law.law import Law, _parse_once
+from lawagent.law.compile import compile_law, forget_compiled
+from lawagent.law.law import Law
 from lawagent.law.parse import split_formulas
 from lawagent.law.sympy_compile import compile_law_sympy
 from lawagent.proposers.base import Proposal
@@ -165,8 +165,7 @@ def task_names(spec: str) -> list[str]:
 def _cold() -> None:
     """Forget every parse and compile: the search caches both, but a new candidate finds nothing cached."""
     clear_cache()  # sympy's own memo
-    _parse_once.cache_clear()
-    _compile_cached.cache_clear()
+    forget_compiled()
 
 
 def _parse(task: Task, c: _Candidate) -> Law:

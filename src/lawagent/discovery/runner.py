@@ -345,10 +345,10 @@ def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
     With racing (``race`` = :func:`lawagent.selection.rank.race_limits`), every candidate is screened
     first and only those within the limit get the full evaluation; the others keep their screen record.
     When ``cancel`` stops the evaluation (the search's time is up, or Ctrl-C), a candidate whose full
-    evaluation was cut off keeps its screen record for this session (its id is in the returned set: the
-    run folder does not keep it, so that a resumed run evaluates it properly), and one not even screened
-    is left out, as if never proposed; the others get consecutive ids from ``next_id``. A full evaluation stops after fold 1 where
-    no later fold could make the law a finalist.
+    evaluation was cut off keeps its screen record for this session (its id is in the returned set:
+    the run folder does not keep it, so that a resumed run evaluates it properly), and one not even
+    screened is left out, as if never proposed; the others get consecutive ids from ``next_id``. A full
+    evaluation stops after fold 1 where no later fold could make the law a finalist.
     """
     records: list[CandidateRecord | None] = [None] * len(new)
     jobs, slots = [], []

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lawagent.law.law import Law
+from lawagent.law.law import Law, _parse_once
 from lawagent.law.tape import Tape
 
 ArrayList = list[np.ndarray]
@@ -98,6 +98,13 @@ def _full(v, shape: tuple[int, ...]) -> np.ndarray:
 def compile_law(law: Law) -> CompiledLaw:
     """Compile from the expression tree: well under a millisecond for a search's laws."""
     return _compile_cached(law)
+
+
+def forget_compiled() -> None:
+    """Empty the parse and compile caches, so that the next law is parsed and compiled cold
+    (what a new candidate costs: ``lawagent bench-fit`` times it this way)."""
+    _parse_once.cache_clear()
+    _compile_cached.cache_clear()
 
 
 @lru_cache(maxsize=4096)
