@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lawagent.atomic import write_text
 from lawagent.bench.layout import BENCH_FILE, CELL_FILE, FINAL, PEER, bench_task, cell_dir, is_finished
 from lawagent.errors import LawagentError
 from lawagent.jsonio import json_safe, write_json
@@ -154,7 +153,7 @@ def run_cell_anywhere(bench_dir: str, task: str, seed: int,
             return summary, None
         d = cell_dir(Path(scratch), task, seed)
         summary["run_dir"] = str(cell_dir(Path(bench_dir), task, seed))  # where the driver puts it
-        write_text(d / CELL_FILE, json.dumps(summary, indent=2) + "\n")
+        write_json(d / CELL_FILE, summary)
         files = {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
     return summary, files
 

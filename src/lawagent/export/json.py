@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from lawagent.errors import LawagentError
 from lawagent.export.common import targets_of
-from lawagent.jsonio import json_safe
+from lawagent.jsonio import dumps, json_safe
 from lawagent.records import LawRecord
 from lawagent.runfolder.run import law_record
 
@@ -18,7 +18,7 @@ JSON_FORMAT_MANY = "lawagent.laws"
 
 def to_json(record: LawRecord, meta: Mapping[str, Any] | None = None, *, indent: int | None = 2) -> str:
     """Machine-readable, round-trippable law: read back by :func:`law_from_json` / :func:`load_law_file`."""
-    return json.dumps(_json_dict(record, meta), indent=indent, allow_nan=False) + "\n"
+    return dumps(_json_dict(record, meta), indent=indent)
 
 
 def _json_dict(record: LawRecord, meta: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -48,5 +48,4 @@ def to_json_many(items: Sequence[tuple[LawRecord, Mapping[str, Any] | None]]) ->
     from lawagent import __version__
 
     laws = [_json_dict(r, m) for r, m in items]
-    return json.dumps({"format": JSON_FORMAT_MANY, "format_version": 1, "lawagent_version": __version__,
-                       "laws": laws}, indent=2, allow_nan=False) + "\n"
+    return dumps({"format": JSON_FORMAT_MANY, "format_version": 1, "lawagent_version": __version__, "laws": laws})

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from lawagent.atomic import write_text
 from lawagent.errors import LawagentError
-from lawagent.jsonio import write_json
+from lawagent.jsonio import dumps, write_json
 from lawagent.runfolder.lock import RunLock, lock_folder
 
 CANDIDATES = "candidates.jsonl"
@@ -61,7 +61,7 @@ class RunDir:
 
     # -- candidates --------------------------------------------------------
     def append_candidates(self, rows: Iterable[dict[str, Any]]) -> None:
-        lines = "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows)
+        lines = "".join(dumps(r, indent=None) for r in rows)
         if not lines:
             return
         with open(self.path / CANDIDATES, "a", encoding="utf-8") as fh:
@@ -102,7 +102,7 @@ class RunDir:
         return out
 
     def rewrite_candidates(self, rows: Iterable[dict[str, Any]]) -> None:
-        write_text(self.path / CANDIDATES, "".join(json.dumps(r, allow_nan=False) + "\n" for r in rows))
+        write_text(self.path / CANDIDATES, "".join(dumps(r, indent=None) for r in rows))
 
     # -- json files --------------------------------------------------------
     def write(self, name: str, data: Any) -> None:
