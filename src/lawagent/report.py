@@ -35,8 +35,6 @@ from lawagent.records import LawRecord
 from lawagent.runfolder.run import Run, load_run
 from lawagent.scoring import score
 from lawagent.selection.protocol import Protocol, protocol_for
-from lawagent.task import DataSplit
-from lawagent.uncertainty import bootstrap_draws
 
 __all__ = ["ReportOptions", "ReportResult", "make_report"]
 
@@ -90,8 +88,10 @@ def make_report(run: Run | str | Path, out_dir: str | Path | None = None,
     curves = [_curves(p, record, options.max_settings) for p in panels]
     train_max = [_train_max(p) for p in panels]
     band_note = ""
+    # the card's bootstrap refits give the bands too: one set of refits per report
+    card = law_card(run, rank, bootstrap=options.bootstrap, seconds=options.bootstrap_seconds, seed=options.seed)
     if options.bootstrap > 0 and any(curves):
-        done = _bootstrap(record, data, panels, curves, options)
+        done = _bands(shown, card.draws, panels, curves)
         band_note = (f"bands: 5–95% of {done} bootstrap refits on resampled training rows "
                      "(parameter uncertainty only)") if done else ""
         if done < options.bootstrap:
@@ -125,7 +125,6 @@ def make_report(run: Run | str | Path, out_dir: str | Path | None = None,
     if record.test_r2 is not None and scores.get("test") is not None and abs(scores["test"].r2 - record.test_r2) > 1e-6:
         notes.append(f"test R² recomputed from the stored parameters ({scores['test'].r2:.6g}) differs from the run's "
                      f"({record.test_r2:.6g}): has the task's data changed since the run?")
-    card = law_card(run, rank, bootstrap=options.bootstrap, seconds=options.bootstrap_seconds, seed=options.seed)
     page = _html(run, rank, record, task, title, pngs, scores, notes, protocol, card_html(card, options.max_groups),
                  shown)
     html_path = write_text(out / "report.html", page)
@@ -266,17 +265,12 @@ def _spread(items: list, k: int) -> list:
     return [items[i] for i in idx]
 
 
-def _bootstrap(record: LawRecord, data: dict[str, Any], panels: list[Panel], curves: list[list[Curve]],
-               options: ReportOptions) -> int:
-    """Refit each shown group on resampled training rows; attach 5–95% bands to the curves."""
+def _bands(record: LawRecord, samples: dict[str, list[dict[str, float]]], panels: list[Panel],
+           curves: list[list[Curve]]) -> int:
+    """Attach 5–95% bands to the curves from bootstrap refits of ``record``'s law (the law card's)."""
     law = record.law()
-    train = data["split"] != "test"
-    groups = list(dict.fromkeys(p.group for p, cs in zip(panels, curves) if cs))
-    rows = DataSplit({f: v[train] for f, v in data["X"].items()}, data["y"][train], data["groups"][train],
-                     np.zeros(int(train.sum())))
-    samples = bootstrap_draws(law, {g: record.params.get(g) or {} for g in groups}, rows,
-                              resamples=options.bootstrap, seconds=options.bootstrap_seconds, seed=options.seed)
-    done = max((len(v) for v in samples.values()), default=0)
+    groups = {p.group for p, cs in zip(panels, curves) if cs}
+    done = max((len(v) for g, v in samples.items() if g in groups), default=0)
     if done < 2:
         return 0
     for p, cs in zip(panels, curves):

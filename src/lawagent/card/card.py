@@ -76,6 +76,8 @@ class LawCard:
     pareto: list[dict[str, Any]]  # complexity, score, formula (readable where it is a finalist)
     optimal: Optimal | None
     bootstrap: int  # resamples done
+    # group -> the bootstrap refits (the readable form's parameters), for anyone drawing bands from them
+    draws: dict[str, list[dict[str, float]]] = field(default_factory=dict, repr=False)
 
 
 def law_card(run: Run, which: str | int = "best", *, bootstrap: int = 20, seconds: float = 20.0,
@@ -111,7 +113,7 @@ def law_card(run: Run, which: str | int = "best", *, bootstrap: int = 20, second
         sanity=sanity, limit_intervals=limit_intervals, selection=dict(raw.selection or {}),
         scores={"validation R2 (fold 1)": raw.val_r2, "train R2": raw.train_r2, "test": raw.test},
         pareto=_pareto(run), optimal=_optimal(law, shown, train, draws_per_group, task.features),
-        bootstrap=min((len(d) for d in draws_per_group.values()), default=0),
+        bootstrap=min((len(d) for d in draws_per_group.values()), default=0), draws=draws_per_group,
     )
 
 
