@@ -96,7 +96,7 @@ def target_is_loss(task) -> bool:
 def sanity_checks(law: Law, params: Mapping[str, Mapping[str, float]], rows: DataSplit, scale: Sequence[str],
                   loss: bool) -> Sanity:
     """The checks of ``law`` with per-group ``params`` on training ``rows``, along the ``scale`` features."""
-    scale = [f for f in scale if f in law.used_features and np.all(rows.X[f] > 0)]
+    scale = _usable(law, rows, scale)
     out = Sanity()
     if not scale:
         return out
@@ -109,8 +109,7 @@ def sanity_checks(law: Law, params: Mapping[str, Mapping[str, float]], rows: Dat
             continue
         X = {f: rows.X[f][idx] for f in law.features}
         y = rows.y[idx, 0]
-        anchor = idx[int(np.argmax(rows.scale[idx]))]
-        base = {f: float(rows.X[f][anchor]) for f in law.features}
+        base = largest_run(law, rows, idx)
         for f in scale:
             rho = _trend(X, y, f, [o for o in law.used_features if o != f])
             if rho is None or abs(rho) < TREND:
@@ -130,14 +129,41 @@ def sanity_checks(law: Law, params: Mapping[str, Mapping[str, float]], rows: Dat
         if not np.isfinite(curve).all() or np.any(np.sign(curve) != want):
             sign.failed += 1
         if loss:
-            far = [_along(law, params, g, base, {f: np.array([base[f] * m]) for f in scale})[0] for m in LIMIT_STEPS]
             limit.applies += 1
-            value = _limit(far, y)
+            value = _limit_of(law, params, g, base, scale, y)
             out.limits[g] = value
             if math.isnan(value):
                 limit.failed += 1
     out.checks = [c for c in [*monotone.values(), limit, sign] if c.applies]
     return out
+
+
+def loss_limit(law: Law, params: Mapping[str, Mapping[str, float]], rows: DataSplit, scale: Sequence[str],
+               group: str) -> float:
+    """One group's fitted irreducible loss (the ``limit`` check's value; NaN where the law does not settle
+    or the check does not apply): what a bootstrap interval of the irreducible loss needs, without the
+    other checks."""
+    scale = _usable(law, rows, scale)
+    idx = np.flatnonzero(rows.groups == group)
+    if not scale or len(idx) < 2:
+        return math.nan
+    return _limit_of(law, params, group, largest_run(law, rows, idx), scale, rows.y[idx, 0])
+
+
+def _usable(law: Law, rows: DataSplit, scale: Sequence[str]) -> list[str]:
+    """The scale features the law uses and the checks can grow (positive on every row)."""
+    return [f for f in scale if f in law.used_features and np.all(rows.X[f] > 0)]
+
+
+def largest_run(law: Law, rows: DataSplit, idx: np.ndarray) -> dict[str, float]:
+    """The group's largest training run (by scale): where the checks start from."""
+    anchor = idx[int(np.argmax(rows.scale[idx]))]
+    return {f: float(rows.X[f][anchor]) for f in law.features}
+
+
+def _limit_of(law: Law, params, group: str, base: Mapping[str, float], scale: Sequence[str], y: np.ndarray) -> float:
+    far = [_along(law, params, group, base, {f: np.array([base[f] * m]) for f in scale})[0] for m in LIMIT_STEPS]
+    return _limit(far, y)
 
 
 def _along(law: Law, params, group: str, base: Mapping[str, float], varied: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -25,7 +25,7 @@ from lawagent.readable.form import Readable
 from lawagent.readable.record import readable_of
 from lawagent.records import LawRecord
 from lawagent.runfolder.run import Run
-from lawagent.sanity import Sanity, sanity_checks, target_is_loss
+from lawagent.sanity import Sanity, loss_limit, sanity_checks, target_is_loss
 from lawagent.uncertainty import bootstrap_draws, intervals
 
 
@@ -103,9 +103,10 @@ def law_card(run: Run, which: str | int = "best", *, bootstrap: int = 20, second
     limit_intervals = {}
     if loss and sanity.limits:
         for g, ds in draws_per_group.items():
-            limits = [{"E": sanity_checks(law, {g: d}, train, task.scale, True).limits.get(g, math.nan)} for d in ds]
-            if "E" in intervals({g: limits}).get(g, {}):
-                limit_intervals[g] = intervals({g: limits})[g]["E"]
+            limits = [{"E": loss_limit(law, {g: d}, train, task.scale, g)} for d in ds]
+            interval = intervals({g: limits}).get(g, {}).get("E")
+            if interval is not None:
+                limit_intervals[g] = interval
     return LawCard(
         task=task.name, run_id=run.run_id, rank=rank, n_laws=len(run.laws), formula=shown.formula,
         raw_formula=raw.formula, latex=to_latex(shown, table=False), targets=list(raw.targets),

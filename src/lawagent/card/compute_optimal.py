@@ -25,6 +25,7 @@ import numpy as np
 
 from lawagent.fit.fitter import predict
 from lawagent.law.law import Law
+from lawagent.sanity import largest_run
 from lawagent.task import DataSplit
 
 SIZE = re.compile(r"^(n|params|parameters|num_params|n_params|model_size|model_params|non_vocab_parameters|"
@@ -88,8 +89,7 @@ def allocation(law: Law, values: Mapping[str, float], rows: DataSplit, group: st
     n, d = n[positive], d[positive]
     compute = 6.0 * n * d
     budgets = np.geomspace(float(compute.min()), float(compute.max()) * 100, 9)
-    anchor = idx[int(np.argmax(rows.scale[idx]))]
-    base = {f: float(rows.X[f][anchor]) for f in law.features}
+    base = largest_run(law, rows, idx)
     grid = np.geomspace(float(n.min()) / SPAN, float(n.max()) * SPAN, GRID)
     n_star = []
     for c in budgets:
