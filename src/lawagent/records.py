@@ -67,7 +67,7 @@ class LawRecord:
         """From a :class:`lawagent.evaluate.Evaluation` (fit on all train rows, scored on test)."""
         law = evaluation.law
         return cls(
-            formulas=[f for f in law.text().split("; ")],
+            formulas=law.texts(),
             features=list(task.features), targets=list(task.targets), parameters=list(law.parameters),
             params=evaluation.fit.params_table(),
             stderr={g: dict(f.stderr) for g, f in evaluation.fit.groups.items()},

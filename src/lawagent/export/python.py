@@ -28,7 +28,7 @@ import numpy
 FEATURES = {py_literal(list(record.features))}
 TARGETS = {py_literal(targets)}
 PARAMETERS = {py_literal(list(law.parameters))}
-FORMULAS = {py_literal(law.text().split("; "))}
+FORMULAS = {py_literal(law.texts())}
 USED_FEATURES = {py_literal(list(law.used_features))}
 
 # fitted parameter values per group (on all training rows of the task)

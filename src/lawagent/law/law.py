@@ -185,9 +185,13 @@ class Law:
             raise FormulaError(f"law uses none of the features ({', '.join(self.features)})")
 
     # -- text -------------------------------------------------------------
+    def texts(self) -> list[str]:
+        """Round-trippable text in the law language, one formula per target."""
+        return [to_text(e) for e in self.expressions]
+
     def text(self) -> str:
         """Round-trippable text in the law language (`; ` between targets)."""
-        return "; ".join(to_text(e) for e in self.expressions)
+        return "; ".join(self.texts())
 
     def __str__(self) -> str:
         return self.text()
