@@ -220,11 +220,11 @@ class SymbolicProposer:
 
     def _op_separate_roles(self, gene: Gene, rng, t) -> Gene | None:
         """A parameter in two roles (a coefficient that is also an exponent) becomes two parameters."""
-        reused = parameter_roles([gene.expr], self.features).reused
-        if not reused:
+        roles = parameter_roles([gene.expr], self.features)
+        if not roles.reused:
             return None
-        name = reused[int(rng.integers(len(reused)))]
-        role = parameter_roles([gene.expr], self.features).kinds(name)[1]
+        name = roles.reused[int(rng.integers(len(roles.reused)))]
+        role = roles.kinds(name)[1]
         fresh = self._names(gene, t).new("exp" if role in ("exponent", "rate") else "coef")
         return Gene(split_roles(gene.expr, self.features, name, fresh), gene.bounds)
 
