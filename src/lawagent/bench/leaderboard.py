@@ -34,6 +34,7 @@ from lawagent.bench.published import CAVEATS, PUBLISHED_MEANS, SOURCES, publishe
 from lawagent.atomic import write_text
 from lawagent.bench.layout import CELL_FILE, FINAL, bench_task, budget_kind, load_manifest, task_label
 from lawagent.jsonio import write_json
+from lawagent.peers import operon
 from lawagent.errors import LawagentError
 
 REFERENCE_FILE = "reference.json"
@@ -408,7 +409,8 @@ def _budget_text(m: dict[str, Any]) -> str:
     kind = budget_kind(m)
     parts = []
     if m.get("proposer") == "operon":
-        parts.append(f"{(m.get('proposer_options') or {}).get('evaluations', 200_000)} evaluations per model")
+        parts.append(f"{(m.get('proposer_options') or {}).get('evaluations', operon.DEFAULT_EVALUATIONS)} "
+                     "evaluations per model")
     if m.get("max_candidates") is not None:
         parts.append(f"{m['max_candidates']} candidates")
     if m.get("iterations") is not None:
@@ -424,7 +426,7 @@ def agent_text(m: dict[str, Any]) -> str:
     opts = m.get("proposer_options") or {}
     agent = m.get("proposer", "?") + (f" ({opts['model']})" if opts.get("model") else "")
     if m.get("proposer") == "operon":
-        agent = "operon (pyoperon 0.6.2 symbolic regression, log10 of positive features, one model per group and target)"
+        agent = f"operon ({operon.DESCRIPTION})"
     if opts.get("blocks") == "generic":
         agent += ", generic blocks only"
     return agent

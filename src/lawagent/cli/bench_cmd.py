@@ -7,6 +7,7 @@ import math
 import sys
 
 from lawagent.errors import LawagentError
+from lawagent.peers.operon import DEFAULT_EVALUATIONS
 
 EPILOG = """\
 Develop against --dev, publish test rows once:
@@ -55,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="who writes candidate laws (default symbolic: offline); operon = the symbolic-regression "
                    "engine Operon as a peer (pip install 'lawagent[sr]'), scored the same way")
     p.add_argument("--sr-evaluations", type=int, metavar="N",
-                   help="operon: expression evaluations per model (one model per group and target; default 200000)")
+                   help="operon: expression evaluations per model (one model per group and target; "
+                   f"default {DEFAULT_EVALUATIONS})")
     p.add_argument("--blocks", choices=["all", "generic"], default=None,
                    help="symbolic proposer's starting blocks: all (default) or generic motifs only")
     p.add_argument("--model", help="LLM model for --proposer llm/hybrid (litellm name, e.g. openai/gpt-4o-mini)")

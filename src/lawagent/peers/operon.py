@@ -31,6 +31,8 @@ __all__ = ["OPERON_SYMBOLS", "OperonResult", "fit_operon", "import_operon"]
 
 OPERON_SYMBOLS = "add,sub,mul,div,exp,log,constant,variable"  # arithmetic, exp and log: a generic SR alphabet
 DEFAULT_EVALUATIONS = 200_000  # per model (group x target)
+ENGINE = "pyoperon 0.6.2"  # the pinned version of the lawagent[sr] extra
+DESCRIPTION = f"{ENGINE} symbolic regression, log10 of positive features, one model per group and target"
 
 
 def import_operon():
@@ -59,7 +61,7 @@ class OperonResult:
     def as_dict(self) -> dict[str, Any]:
         return {"task": self.task, "models": self.models, "transforms": self.transforms, "test": self.test.as_dict(),
                 "train": self.train.as_dict(), "seconds": self.seconds, "evaluations": self.evaluations,
-                "seed": self.seed, "engine": "pyoperon 0.6.2", "symbols": OPERON_SYMBOLS}
+                "seed": self.seed, "engine": ENGINE, "symbols": OPERON_SYMBOLS}
 
 
 def _inputs(task: Task, X: dict[str, np.ndarray], transforms: dict[str, str]) -> np.ndarray:
