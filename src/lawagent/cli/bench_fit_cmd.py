@@ -143,7 +143,7 @@ def generic_formula(task: Task) -> str:
     return "; ".join(parts)
 
 
-def bench_task(name: str) -> Task:
+def timed_task(name: str) -> Task:
     """A bundled task, or one of the synthetic ones."""
     return synthetic_task(name) if is_synthetic(name) else load_task(name)
 
@@ -253,7 +253,7 @@ def bench_fit(
     names = list(tasks) if tasks else list_tasks()
     out: list[FitTiming] = []
     for name in names:
-        task = bench_task(name)
+        task = timed_task(name)
         folds = [(f.fit, f.val) for f in protocol_for(task).folds(task.train())]  # the search's own folds
         fit_rows, val_rows = folds[0]
         fits = [(m, o, rows) for m, o, rows in (("search", search_options, (fit_rows, val_rows)),
