@@ -142,9 +142,7 @@ def run_search(
     timeout = settings.candidate_timeout or max(20.0, 4 * fit_options.time_limit)
     workers = settings.workers
     if settings.executor == "local":
-        workers = default_workers() if workers is None else int(workers)
-        if workers < 0:
-            raise LawagentError(f"workers must be >= 0 (0 = evaluate in this process), got {workers}")
+        workers = default_workers() if workers is None else int(workers)  # make_pool checks it
     wide = FeatureKinds.from_ranges(view.features, info.feature_ranges).wide
 
     pop = Population()
