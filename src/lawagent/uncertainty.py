@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from lawagent.errors import LawagentError
-from lawagent.fit.fitter import FitOptions, fit, predict
+from lawagent.fit.fitter import FitOptions, fit, predict, stderr_from_jacobian
 from lawagent.law.law import Law
 from lawagent.task import DataSplit
 
@@ -60,10 +60,7 @@ def standard_errors(law: Law, params: Mapping[str, Mapping[str, float]], rows: D
         if not np.isfinite(J).all():
             continue
         s2 = float(resid @ resid) / max(len(resid) - len(names), 1)
-        d = np.sqrt(np.einsum("ij,ij->j", J, J))
-        d = np.where(d > 0, d, 1.0)
-        cov = np.linalg.pinv((J / d).T @ (J / d), rcond=1e-12) / np.outer(d, d)
-        err = np.sqrt(np.abs(np.diag(cov)) * s2)
+        err = stderr_from_jacobian(J[None], np.array([s2]))[0]
         out[g] = {p: (float(e) if math.isfinite(e) else math.nan) for p, e in zip(names, err)}
     return out
 

@@ -477,17 +477,22 @@ class _Problem:
         try:
             _, J = self._evaluate(theta, c)
             J = J[:, 0] * self.mask[:, 0, :, None]
-            A = np.einsum("gmp,gmq->gpq", J, J)
-            d = np.sqrt(np.einsum("gpp->gp", A))
-            d = np.where(d > 0, d, 1.0)
-            # invert the correlation-scaled matrix: parameters span many decades
-            cov = np.linalg.pinv(A / d[:, :, None] / d[:, None, :], rcond=1e-12) / d[:, :, None] / d[:, None, :]
             dof = np.maximum(np.array(self.n_rows) * (self.mask.shape[-1] // max(max(self.n_rows), 1)) - P, 1)
-            s2 = cost[:, 0] / dof
-            err = np.sqrt(np.abs(np.einsum("gpp->gp", cov)) * s2[:, None])
-            return np.where(np.isfinite(err), err, np.nan)
+            return stderr_from_jacobian(J, cost[:, 0] / dof)
         except (np.linalg.LinAlgError, ValueError):
             return np.full((G, P), np.nan)
+
+
+def stderr_from_jacobian(J: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    """lmfit's standard errors, sqrt(diag(s^2 (J^T J)^-1)), for a batch: J (groups, rows, parameters),
+    s2 (groups,) the residual variances; NaN where not finite."""
+    A = np.einsum("gmp,gmq->gpq", J, J)
+    d = np.sqrt(np.einsum("gpp->gp", A))
+    d = np.where(d > 0, d, 1.0)
+    # invert the correlation-scaled matrix: parameters span many decades
+    cov = np.linalg.pinv(A / d[:, :, None] / d[:, None, :], rcond=1e-12) / d[:, :, None] / d[:, None, :]
+    err = np.sqrt(np.abs(np.einsum("gpp->gp", cov)) * s2[:, None])
+    return np.where(np.isfinite(err), err, np.nan)
 
 
 STALL_TOL = 1e-8  # relative cost decrease over 20 iterations below which a start stops
