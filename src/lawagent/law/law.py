@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Iterable, Mapping, Sequence
 
@@ -84,15 +84,17 @@ class Law:
     ) -> "Law":
         """Parse formula text (one string per target, or one string split on ';').
 
-        A law is immutable, so the same text with the same settings parses once:
-        a proposer, the loop's deduplication and the evaluator all read it.
+        A law is immutable, so the same text parses once: a proposer, the loop's
+        deduplication and the evaluator all read it, with or without bounds and
+        starting values (which only annotate the parsed expressions).
         """
         features = tuple(features)
         texts = tuple(split_formulas(text) if isinstance(text, str) else [t.strip() for t in text])
-        key = (cls, texts, features, None if targets is None else tuple(targets), budget,
-               tuple(sorted((k, tuple(v)) for k, v in (bounds or {}).items())),
-               tuple(sorted((initial or {}).items())))
-        return _parse_once(key)
+        law = _parse_once((cls, texts, features, None if targets is None else tuple(targets), budget))
+        if not bounds and not initial:
+            return law
+        return _with_settings(law, tuple(sorted((k, tuple(v)) for k, v in (bounds or {}).items())),
+                              tuple(sorted((initial or {}).items())))
 
     @classmethod
     def _parse(
@@ -259,5 +261,11 @@ def _strip_lhs(text: str, target: str | None) -> str:
 
 @lru_cache(maxsize=16384)
 def _parse_once(key: tuple) -> Law:
-    cls, texts, features, targets, budget, bounds, initial = key
-    return cls._parse(texts, features, targets, budget, dict(bounds), dict(initial))
+    cls, texts, features, targets, budget = key
+    return cls._parse(texts, features, targets, budget, None, None)
+
+
+@lru_cache(maxsize=16384)
+def _with_settings(law: Law, bounds: tuple, initial: tuple) -> Law:
+    """``law`` with bounds and starting values (checked by the Law itself); a Law hashes by identity."""
+    return replace(law, bounds={k: tuple(v) for k, v in bounds}, initial=dict(initial))
