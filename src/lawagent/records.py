@@ -64,7 +64,7 @@ class LawRecord:
     @classmethod
     def from_evaluation(cls, evaluation, task, *, val_r2: float | None = None, origin: str = "",
                         selection: dict[str, Any] | None = None) -> "LawRecord":
-        """From a :class:`lawagent.evaluate.Evaluation` (fit on all train rows, scored on test)."""
+        """From a :class:`lawagent.evaluate.Evaluation` (fit on all train rows; scored on test where it was)."""
         law = evaluation.law
         return cls(
             formulas=law.texts(),

@@ -44,7 +44,7 @@ class DiscoveryResult:
     stopped: str = ""
     seed: int = 0
     protocol: str = ""  # how validation rows were carved (lawagent.selection.protocol)
-    per_core_second: float = math.nan  # candidates evaluated per second of search per core used
+    per_core_second: float = math.nan  # candidates per second of the run until the search ended, per core used
     where: str = ""  # where candidates were evaluated, e.g. "Ray: 3 nodes, 96 CPUs (cluster at auto)"
 
     def predict(self, X: Mapping[str, Any] | pd.DataFrame, groups: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
@@ -293,7 +293,8 @@ def _run(task: Task, view: TrainView, proposer: str | Proposer, proposer_options
 
 
 def throughput(state, n_candidates: int) -> dict[str, float]:
-    """Candidates per second of search, in all and per core used (the measure of the search's speed)."""
+    """Candidates per second of the run up to the end of the search (loading and setup included, the
+    final refit not), in all and per core used: the measure of the search's speed a user gets."""
     cores = int((state.where or {}).get("cpus") or 1)
     per_second = n_candidates / state.seconds if state.seconds > 0 else math.nan
     return {"candidates": n_candidates, "seconds": state.seconds, "cores": cores, "per_second": per_second,

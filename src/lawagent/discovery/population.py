@@ -53,6 +53,7 @@ class Population:
     # -- views -------------------------------------------------------------
     @property
     def n_ok(self) -> int:
+        """Candidates that can be ranked (a full evaluation that succeeded), not every ``ok`` record."""
         return len(self._ok)
 
     def stages(self) -> dict[str, int]:

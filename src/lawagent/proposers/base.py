@@ -84,7 +84,7 @@ class CandidateRecord:
 @dataclass
 class ProposalContext:
     info: TaskInfo
-    best: list[CandidateRecord]  # the best so far by validation R²
+    best: list[CandidateRecord]  # the best so far by selection score (lawagent.selection.rank)
     diverse: list[CandidateRecord]  # others from the archive (other complexities, other origins)
     failures: list[CandidateRecord]  # recent failures with their error messages
     n: int  # how many proposals are wanted
