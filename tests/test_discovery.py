@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -216,6 +217,36 @@ def test_seed_proposer_gives_seeds_once():
     first = p.propose(None)
     assert [q.formulas for q in first] == [("A/x^a + E",), ("a*x", "b*x")] and first[0].origin == "seed"
     assert p.propose(None) == []
+
+
+class Uncached(SymbolicProposer):
+    """The symbolic proposer without its memo of children and analyses: every child built afresh."""
+
+    def _built(self, gene, t, choice, build):
+        return build()
+
+    def _analysis(self, name, expr, compute):
+        return compute()
+
+    def _genome(self, record):
+        self._genomes.clear()
+        return super()._genome(record)
+
+
+def test_the_proposers_memo_changes_no_proposal(tmp_path):
+    """Late in a run most children were made before; building each once must not change what is proposed."""
+    task = load_task("parallel_scaling_law")
+    recorded = Recording(SymbolicProposer(_info(task), seed=1))
+    discover(task, proposer=recorded, iterations=4, out_dir=tmp_path, **FAST)
+    cached, uncached = SymbolicProposer(_info(task), seed=1), Uncached(_info(task), seed=1)
+    n_mutated = 0
+    for ctx in recorded.contexts:
+        a = cached.propose(replace(ctx, rng=np.random.default_rng([0, ctx.iteration])))
+        b = uncached.propose(replace(ctx, rng=np.random.default_rng([0, ctx.iteration])))
+        assert [(p.formulas, p.origin, p.bounds, p.initial) for p in a] == \
+               [(p.formulas, p.origin, p.bounds, p.initial) for p in b]
+        n_mutated += sum(not p.origin.startswith("symbolic:block") for p in a)
+    assert n_mutated >= 10 and len(cached._children) > 0
 
 
 # -- workers: hangs and crashes are cut off, the pool goes on ------------------

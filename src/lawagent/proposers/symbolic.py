@@ -54,11 +54,18 @@ class SymbolicProposer:
         self._proposed: set[str] = set()
         self._tried: set[tuple[sympy.Expr, ...]] = set()  # every child expression seen, proposed or rejected
         self._initials: dict[int, dict[str, float]] = {}  # parent id -> its fitted values as starting points
+        # A worn-out neighbourhood asks for the same child again and again (most attempts late in a run):
+        # what an operator makes from a parent and its random choices is built once, and the parents'
+        # genomes and the analyses the operators draw from are kept (sympy is most of the proposer's time).
+        self._children: dict[tuple, Gene | None] = {}
+        self._genomes: dict[str, Genome | None] = {}
+        self._analyses: dict[tuple, object] = {}
 
     # -- public -----------------------------------------------------------
     def propose(self, context: ProposalContext) -> list[Proposal]:
         rng = context.rng
         parents = [c for c in context.best + context.diverse if c.ok]
+        self._fitness = {id(c): fitness(c) for c in parents}  # the tournaments' key, computed once per call
         out: list[Proposal] = []
         attempts = 0
         # a population whose neighbourhood is worn out yields mostly children made before: stop
@@ -113,20 +120,43 @@ class SymbolicProposer:
             return None
         self._proposed.add(key)
         self._bounds[key] = bounds
+        self._genomes.pop(key, None)  # a parent read before with no bounds of ours (a seed law) has them now
         init = {k: v for k, v in initial.items() if k in law.parameters and math.isfinite(v)}
         return Proposal(tuple(texts), origin=origin, bounds=bounds, initial=init)
 
     def _genome(self, record: CandidateRecord) -> Genome | None:
+        """The parent's genes (shared: operators build new genes, they never change one)."""
+        if record.formula in self._genomes:
+            return self._genomes[record.formula]
         try:
             law = Law.parse(record.formula, self.features, targets=self.info.targets)
         except FormulaError:
-            return None
-        bounds = self._bounds.get(record.formula, {})
-        return [Gene(e, {k: v for k, v in bounds.items() if symbol(k) in e.free_symbols}) for e in law.expressions]
+            genome = None
+        else:
+            bounds = self._bounds.get(record.formula, {})
+            genome = [Gene(e, {k: v for k, v in bounds.items() if symbol(k) in e.free_symbols})
+                      for e in law.expressions]
+        self._genomes[record.formula] = genome
+        return genome
+
+    def _built(self, gene: Gene, t: int, choice: tuple, build: Callable[[], Gene | None]) -> Gene | None:
+        """``build()``, the child an operator makes of ``gene`` with these random ``choice``s, made once:
+        ``choice`` names the operator and every draw it made, so it determines the child."""
+        key = (gene.expr, tuple(sorted(gene.bounds.items())), t) + choice
+        if key not in self._children:
+            self._children[key] = build()
+        return self._children[key]
+
+    def _analysis(self, name: str, expr: sympy.Expr, compute: Callable[[], object]):
+        """What an operator reads off an expression before drawing (its nodes, roles, ...), computed once."""
+        key = (name, expr)
+        if key not in self._analyses:
+            self._analyses[key] = compute()
+        return self._analyses[key]
 
     # -- evolution --------------------------------------------------------
     def _mutate(self, parents: list[CandidateRecord], rng: np.random.Generator) -> Proposal | None:
-        parent = _tournament(parents, rng)
+        parent = _tournament(parents, rng, self._fitness)
         genome = self._genome(parent)
         if genome is None:
             return None
@@ -141,7 +171,7 @@ class SymbolicProposer:
         weights = np.array([3, 3, 1.5, 1, 1, 1, 2, 0.5, 1, 1.5, 3 if parent.penalty else 0])
         name, op = ops[int(rng.choice(len(ops), p=weights / weights.sum()))]
         if name == "crossover":
-            other = _tournament(parents, rng)
+            other = _tournament(parents, rng, self._fitness)
             other_genome = self._genome(other)
             if other_genome is None:
                 return None
@@ -164,161 +194,217 @@ class SymbolicProposer:
         return self._finish(child, f"symbolic:{name}", self._initials[parent.id])
 
     def _names(self, gene: Gene, t: int) -> Names:
-        taken = [s.name for s in gene.expr.free_symbols]
+        taken = self._analysis("taken", gene.expr, lambda: [s.name for s in gene.expr.free_symbols])
         return Names(taken, suffix=self._suffix(t))
 
     def _params(self, expr: sympy.Expr) -> list[sympy.Symbol]:
-        return sorted((s for s in expr.free_symbols if s not in self.feature_syms), key=lambda s: s.name)
+        return self._analysis("params", expr, lambda: sorted(
+            (s for s in expr.free_symbols if s not in self.feature_syms), key=lambda s: s.name))
+
+    def _roles(self, expr: sympy.Expr):
+        return self._analysis("roles", expr, lambda: parameter_roles([expr], self.features))
 
     def _op_insert_term(self, gene: Gene, rng, t) -> Gene | None:
         feats = list(self.features)
         f = feats[int(rng.integers(len(feats)))]
         term = random_term(symbol(f), self._names(gene, t), rng, f in self.kinds.positive, f in self.kinds.wide)
-        return Gene(gene.expr + term.expr, {**gene.bounds, **term.bounds})
+        return self._built(gene, t, ("insert", term.expr, tuple(sorted(term.bounds.items()))),
+                           lambda: Gene(gene.expr + term.expr, {**gene.bounds, **term.bounds}))
 
     def _op_drop_term(self, gene: Gene, rng, t) -> Gene | None:
         terms = sympy.Add.make_args(gene.expr)
         if len(terms) < 2:
             return None
-        drop = terms[int(rng.integers(len(terms)))]
-        return Gene(sympy.Add(*[x for x in terms if x is not drop]), gene.bounds)
+        i = int(rng.integers(len(terms)))
+        return self._built(gene, t, ("drop", i), lambda: Gene(
+            sympy.Add(*[x for x in terms if x is not terms[i]]), gene.bounds))
 
     def _op_tie(self, gene: Gene, rng, t) -> Gene | None:
         """Two parameters of the same role become one (a shared exponent); never an offset tied to a scale,
         which would make one parameter play two roles."""
-        roles = parameter_roles([gene.expr], self.features)
-        by_role: dict[str, list[sympy.Symbol]] = {}
-        for p in self._params(gene.expr):
-            by_role.setdefault(roles.role(p.name), []).append(p)
-        pairs = [ps for ps in by_role.values() if len(ps) >= 2]
+        def same_role() -> list[list[sympy.Symbol]]:
+            roles = self._roles(gene.expr)
+            by_role: dict[str, list[sympy.Symbol]] = {}
+            for p in self._params(gene.expr):
+                by_role.setdefault(roles.role(p.name), []).append(p)
+            return [ps for ps in by_role.values() if len(ps) >= 2]
+
+        pairs = self._analysis("same-role", gene.expr, same_role)
         if not pairs:
             return None
         params = pairs[int(rng.integers(len(pairs)))]
         i, j = rng.choice(len(params), 2, replace=False)
         p, q = params[int(i)], params[int(j)]
-        return Gene(gene.expr.xreplace({q: p}), {k: v for k, v in gene.bounds.items() if k != q.name})
+        return self._built(gene, t, ("tie", p, q), lambda: Gene(
+            gene.expr.xreplace({q: p}), {k: v for k, v in gene.bounds.items() if k != q.name}))
 
     def _op_untie(self, gene: Gene, rng, t) -> Gene | None:
-        params = self._params(gene.expr)
-        counts = {p: sum(1 for s in sympy.preorder_traversal(gene.expr) if s == p) for p in params}
-        shared = [p for p, c in counts.items() if c > 1]
+        def shared_params() -> list[sympy.Symbol]:
+            params = self._params(gene.expr)
+            counts = {p: sum(1 for s in sympy.preorder_traversal(gene.expr) if s == p) for p in params}
+            return [p for p, c in counts.items() if c > 1]
+
+        shared = self._analysis("shared", gene.expr, shared_params)
         if not shared:
             return None
         p = shared[int(rng.integers(len(shared)))]
-        fresh = self._names(gene, t).new("exp" if p.name[0].islower() else "coef")
-        done = [False]
 
-        def once(node):
-            if node == p and not done[0]:
-                done[0] = True
-                return fresh
-            if node.args:
-                return node.func(*[once(a) for a in node.args])
-            return node
+        def build() -> Gene:
+            fresh = self._names(gene, t).new("exp" if p.name[0].islower() else "coef")
+            done = [False]
 
-        return Gene(once(gene.expr), gene.bounds)
+            def once(node):
+                if node == p and not done[0]:
+                    done[0] = True
+                    return fresh
+                if node.args:
+                    return node.func(*[once(a) for a in node.args])
+                return node
+
+            return Gene(once(gene.expr), gene.bounds)
+
+        return self._built(gene, t, ("untie", p), build)
 
     def _op_separate_roles(self, gene: Gene, rng, t) -> Gene | None:
         """A parameter in two roles (a coefficient that is also an exponent) becomes two parameters."""
-        roles = parameter_roles([gene.expr], self.features)
+        roles = self._roles(gene.expr)
         if not roles.reused:
             return None
         name = roles.reused[int(rng.integers(len(roles.reused)))]
-        role = roles.kinds(name)[1]
-        fresh = self._names(gene, t).new("exp" if role in ("exponent", "rate") else "coef")
-        return Gene(split_roles(gene.expr, self.features, name, fresh), gene.bounds)
+
+        def build() -> Gene:
+            role = roles.kinds(name)[1]
+            fresh = self._names(gene, t).new("exp" if role in ("exponent", "rate") else "coef")
+            return Gene(split_roles(gene.expr, self.features, name, fresh), gene.bounds)
+
+        return self._built(gene, t, ("separate", name), build)
 
     def _op_log_feature(self, gene: Gene, rng, t) -> Gene | None:
-        feats = [f for f in self.kinds.positive if symbol(f) in gene.expr.free_symbols and not _inside_log(gene.expr, symbol(f))]
+        feats = self._analysis("loggable", gene.expr, lambda: [
+            f for f in self.kinds.positive
+            if symbol(f) in gene.expr.free_symbols and not _inside_log(gene.expr, symbol(f))])
         if not feats:
             return None
         x = symbol(feats[int(rng.integers(len(feats)))])
         if rng.random() < 0.5:
-            return Gene(gene.expr.xreplace({x: sympy.log(x)}), gene.bounds)
-        # x -> x * (1 + k log x): a slowly drifting effective size
-        k = self._names(gene, t).new("exp")
-        return Gene(gene.expr.xreplace({x: x * (1 + k * sympy.log(x))}), gene.bounds)
+            return self._built(gene, t, ("log", x), lambda: Gene(gene.expr.xreplace({x: sympy.log(x)}), gene.bounds))
+
+        def drift() -> Gene:
+            """x -> x * (1 + k log x): a slowly drifting effective size"""
+            k = self._names(gene, t).new("exp")
+            return Gene(gene.expr.xreplace({x: x * (1 + k * sympy.log(x))}), gene.bounds)
+
+        return self._built(gene, t, ("log-drift", x), drift)
 
     def _op_simplify(self, gene: Gene, rng, t) -> Gene | None:
-        try:
-            new = sympy.powsimp(sympy.expand_power_base(gene.expr, force=True), force=True)
-        except Exception:  # sympy can raise many things on odd trees; the child is just skipped
-            return None
-        return Gene(new, gene.bounds) if new != gene.expr else None
+        def build() -> Gene | None:
+            try:
+                new = sympy.powsimp(sympy.expand_power_base(gene.expr, force=True), force=True)
+            except Exception:  # sympy can raise many things on odd trees; the child is just skipped
+                return None
+            return Gene(new, gene.bounds) if new != gene.expr else None
+
+        return self._built(gene, t, ("simplify",), build)
 
     def _op_constant(self, gene: Gene, rng, t) -> Gene | None:
         """Replace a numeric constant with a parameter, or a parameter with 0/1."""
-        numbers = [n for n in sympy.preorder_traversal(gene.expr) if n.is_Number and n not in (sympy.Integer(-1),)]
+        numbers = self._analysis("numbers", gene.expr, lambda: [
+            n for n in sympy.preorder_traversal(gene.expr) if n.is_Number and n not in (sympy.Integer(-1),)])
         if numbers and rng.random() < 0.5:
             num = numbers[int(rng.integers(len(numbers)))]
-            fresh = self._names(gene, t).new("exp")
-            return Gene(gene.expr.xreplace({num: fresh}), gene.bounds)
+            return self._built(gene, t, ("constant-param", num), lambda: Gene(
+                gene.expr.xreplace({num: self._names(gene, t).new("exp")}), gene.bounds))
         params = self._params(gene.expr)
         if not params:
             return None
         p = params[int(rng.integers(len(params)))]
         value = sympy.Integer(int(rng.integers(0, 2)))
-        new = gene.expr.xreplace({p: value})
-        if new.has(sympy.zoo, sympy.nan) or not new.free_symbols & self.feature_syms:
-            return None
-        return Gene(new, {k: v for k, v in gene.bounds.items() if k != p.name})
+
+        def build() -> Gene | None:
+            new = gene.expr.xreplace({p: value})
+            if new.has(sympy.zoo, sympy.nan) or not new.free_symbols & self.feature_syms:
+                return None
+            return Gene(new, {k: v for k, v in gene.bounds.items() if k != p.name})
+
+        return self._built(gene, t, ("constant-value", p, value), build)
 
     def _op_interact(self, gene: Gene, rng, t) -> Gene | None:
         """Make an exponent depend on another feature: a -> a + c log(x2)."""
-        exps = [n for n in sympy.preorder_traversal(gene.expr) if isinstance(n, sympy.Pow) and not n.exp.is_Number]
+        exps = self._analysis("powers", gene.expr, lambda: [
+            n for n in sympy.preorder_traversal(gene.expr) if isinstance(n, sympy.Pow) and not n.exp.is_Number])
         feats = [f for f in self.kinds.positive]
         if not exps or not feats:
             return None
         node = exps[int(rng.integers(len(exps)))]
         x = symbol(feats[int(rng.integers(len(feats)))])
-        c = self._names(gene, t).new("exp")
-        return Gene(gene.expr.xreplace({node: node.base ** (node.exp + c * sympy.log(x))}), gene.bounds)
+
+        def build() -> Gene:
+            c = self._names(gene, t).new("exp")
+            return Gene(gene.expr.xreplace({node: node.base ** (node.exp + c * sympy.log(x))}), gene.bounds)
+
+        return self._built(gene, t, ("interact", node, x), build)
 
     def _op_mutate_subtree(self, gene: Gene, rng, t) -> Gene | None:
         """Replace one subtree (a term, a factor, or a feature occurrence) with a fresh small one."""
-        nodes = [n for n in sympy.preorder_traversal(gene.expr) if n is not gene.expr and not n.is_Number]
+        nodes = self._analysis("nodes", gene.expr, lambda: [
+            n for n in sympy.preorder_traversal(gene.expr) if n is not gene.expr and not n.is_Number])
         if not nodes:
             return None
-        node = nodes[int(rng.integers(len(nodes)))]
+        i = int(rng.integers(len(nodes)))
+        node = nodes[i]
         names = self._names(gene, t)
         if node in self.feature_syms:
             s = names.new("scale")
             choice = rng.integers(3)
             if choice == 0 and node.name in self.kinds.positive:
-                return Gene(gene.expr.xreplace({node: node / (1 + node / s)}), {**gene.bounds, s.name: POSITIVE})
+                return self._built(gene, t, ("saturate", i), lambda: Gene(
+                    gene.expr.xreplace({node: node / (1 + node / s)}), {**gene.bounds, s.name: POSITIVE}))
             if choice == 1:
-                return Gene(gene.expr.xreplace({node: node + s}), {**gene.bounds, s.name: POSITIVE})
+                return self._built(gene, t, ("shift", i), lambda: Gene(
+                    gene.expr.xreplace({node: node + s}), {**gene.bounds, s.name: POSITIVE}))
             a = names.new("exp")
-            return Gene(gene.expr.xreplace({node: node ** a}), gene.bounds)
+            return self._built(gene, t, ("power", i), lambda: Gene(gene.expr.xreplace({node: node ** a}), gene.bounds))
         if node.free_symbols & self.feature_syms:
             feats = sorted(node.free_symbols & self.feature_syms, key=lambda s: s.name)
             x = feats[int(rng.integers(len(feats)))]
             term = random_term(x, names, rng, x.name in self.kinds.positive, x.name in self.kinds.wide)
-            mode = rng.integers(3)
-            replacement = [term.expr, node + term.expr, node * (1 + term.expr)][mode]
-            return Gene(gene.expr.xreplace({node: replacement}), {**gene.bounds, **term.bounds})
+            mode = int(rng.integers(3))
+
+            def build() -> Gene:
+                replacement = [term.expr, node + term.expr, node * (1 + term.expr)][mode]
+                return Gene(gene.expr.xreplace({node: replacement}), {**gene.bounds, **term.bounds})
+
+            return self._built(gene, t, ("subtree", i, term.expr, tuple(sorted(term.bounds.items())), mode), build)
         return None
 
     def _op_crossover(self, a: Gene, b: Gene, rng, t) -> Gene | None:
         """Add (or swap in) one additive term of another parent, with its parameters renamed apart."""
-        terms_b = [x for x in sympy.Add.make_args(b.expr) if x.free_symbols & self.feature_syms]
+        terms_b = self._analysis("feature-terms", b.expr, lambda: [
+            x for x in sympy.Add.make_args(b.expr) if x.free_symbols & self.feature_syms])
         if not terms_b:
             return None
-        term = terms_b[int(rng.integers(len(terms_b)))]
-        names = self._names(a, t)
-        rename, bounds = {}, {}
-        for p in self._params(term):
-            role = "scale" if p.name in b.bounds else ("exp" if p.name[0].islower() else "coef")
-            rename[p] = names.new(role)
-            if p.name in b.bounds:
-                bounds[rename[p].name] = b.bounds[p.name]
-        term = term.xreplace(rename)
+        i = int(rng.integers(len(terms_b)))
         terms_a = sympy.Add.make_args(a.expr)
-        feature_terms = [x for x in terms_a if x.free_symbols & self.feature_syms]
-        if feature_terms and rng.random() < 0.4:
-            out = feature_terms[int(rng.integers(len(feature_terms)))]
-            return Gene(sympy.Add(*[x for x in terms_a if x is not out]) + term, {**a.bounds, **bounds})
-        return Gene(a.expr + term, {**a.bounds, **bounds})
+        feature_terms = self._analysis("feature-terms", a.expr, lambda: [
+            x for x in terms_a if x.free_symbols & self.feature_syms])
+        swap = int(rng.integers(len(feature_terms))) if feature_terms and rng.random() < 0.4 else None
+
+        def build() -> Gene:
+            term = terms_b[i]
+            names = self._names(a, t)
+            rename, bounds = {}, {}
+            for p in self._params(term):
+                role = "scale" if p.name in b.bounds else ("exp" if p.name[0].islower() else "coef")
+                rename[p] = names.new(role)
+                if p.name in b.bounds:
+                    bounds[rename[p].name] = b.bounds[p.name]
+            term = term.xreplace(rename)
+            if swap is not None:
+                out = feature_terms[swap]
+                return Gene(sympy.Add(*[x for x in terms_a if x != out]) + term, {**a.bounds, **bounds})
+            return Gene(a.expr + term, {**a.bounds, **bounds})
+
+        return self._built(a, t, ("crossover", b.expr, tuple(sorted(b.bounds.items())), i, swap), build)
 
 
 def _inside_log(expr: sympy.Expr, x: sympy.Symbol) -> bool:
@@ -331,9 +417,11 @@ def fitness(c: CandidateRecord) -> float:
     return (1.0 - c.score) * (1.0 + 0.01 * rank.cost(c))
 
 
-def _tournament(parents: list[CandidateRecord], rng: np.random.Generator, k: int = 3) -> CandidateRecord:
+def _tournament(parents: list[CandidateRecord], rng: np.random.Generator, fitnesses: dict[int, float],
+                k: int = 3) -> CandidateRecord:
+    """The fittest of ``k`` random parents (``fitnesses``: :func:`fitness` by ``id()`` of each parent)."""
     picks = [parents[int(i)] for i in rng.integers(len(parents), size=min(k, len(parents)))]
-    return min(picks, key=fitness)
+    return min(picks, key=lambda c: fitnesses[id(c)])
 
 
 def _initial_from(parent: CandidateRecord) -> dict[str, float]:
