@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lawagent.evaluate import reference_law
-from lawagent.fit.fitter import FitOptions, fit, predict
+from lawagent.fit.fitter import FitOptions, fit, predict, stderr_from_jacobian
 from lawagent.fit.transforms import Transform
 from lawagent.law.compile import compile_law
 from lawagent.law.law import Law
@@ -150,6 +150,18 @@ def test_stderr_finite_for_well_posed_nonlinear_fit() -> None:
             assert math.isfinite(err) and err > 0, (name, p)
             # truth within a few standard errors (0.2 % noise; a loose check)
             assert abs(g.params[p] - truth[name][p]) < 10 * err + 1e-3 * abs(truth[name][p]), (name, p)
+
+
+def test_stderr_of_an_overflowing_jacobian_is_nan_not_a_crash() -> None:
+    """J^T J of a Jacobian in the 1e200s overflows (a finalist on lr_bsz once stopped a whole run here):
+    that group gets NaN, the others their standard errors."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 10, 40)
+    J = np.stack([np.c_[np.ones(40), x], np.c_[np.ones(40), 1e200 * x]])
+    err = stderr_from_jacobian(J, np.array([0.25, 0.25]))
+    expected = np.sqrt(np.diag(0.25 * np.linalg.inv(J[0].T @ J[0])))
+    assert err[0] == pytest.approx(expected, rel=1e-9)
+    assert np.isnan(err[1]).all()
 
 
 def test_multi_target_shared_parameters() -> None:

@@ -486,12 +486,21 @@ class _Problem:
 def stderr_from_jacobian(J: np.ndarray, s2: np.ndarray) -> np.ndarray:
     """lmfit's standard errors, sqrt(diag(s^2 (J^T J)^-1)), for a batch: J (groups, rows, parameters),
     s2 (groups,) the residual variances; NaN where not finite."""
-    A = np.einsum("gmp,gmq->gpq", J, J)
-    d = np.sqrt(np.einsum("gpp->gp", A))
-    d = np.where(d > 0, d, 1.0)
-    # invert the correlation-scaled matrix: parameters span many decades
-    cov = np.linalg.pinv(A / d[:, :, None] / d[:, None, :], rcond=1e-12) / d[:, :, None] / d[:, None, :]
-    err = np.sqrt(np.abs(np.einsum("gpp->gp", cov)) * s2[:, None])
+    with np.errstate(over="ignore", invalid="ignore"):
+        A = np.einsum("gmp,gmq->gpq", J, J)
+        d = np.sqrt(np.einsum("gpp->gp", A))
+        d = np.where(d > 0, d, 1.0)
+        # invert the correlation-scaled matrix: parameters span many decades
+        M = A / d[:, :, None] / d[:, None, :]
+        inv = np.full_like(M, np.nan)
+        ok = np.isfinite(M).all(axis=(1, 2))  # a Jacobian of 1e200s overflows J^T J: no standard errors
+        if ok.any():
+            try:
+                inv[ok] = np.linalg.pinv(M[ok], rcond=1e-12)
+            except np.linalg.LinAlgError:  # an SVD that does not converge: none either
+                pass
+        cov = inv / d[:, :, None] / d[:, None, :]
+        err = np.sqrt(np.abs(np.einsum("gpp->gp", cov)) * s2[:, None])
     return np.where(np.isfinite(err), err, np.nan)
 
 
