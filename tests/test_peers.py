@@ -53,3 +53,43 @@ def test_operon_cli_options(tmp_path, capsys):
     assert "--sr-evaluations" in capsys.readouterr().err
     assert main(["bench", "--sr-evaluations", "5", "--out", str(tmp_path)]) == 2
     assert "applies to --proposer operon" in capsys.readouterr().err
+
+
+# -- hybrid-sr: Operon's models as the first candidates of a discovery run -----------------------
+
+def test_an_operon_model_becomes_a_law_with_its_leading_constants_as_parameters():
+    from lawagent.fit.fitter import predict
+    from lawagent.law.law import Law
+    from lawagent.proposers.sr import law_from_models
+
+    model = "((-1.5) + (2.25 * exp(((-0.3125) * X1)))) + (0.0625 * X2)"  # X1 = log10(N), X2 = D raw
+    p = law_from_models([model], ["N", "D"], {"N": True, "D": False}, ["loss"], budget=2)
+    law = Law.parse(list(p.formulas), ["N", "D"], targets=["loss"])
+    assert set(law.parameters) == {"A", "B"} and p.initial == {"A": -1.5, "B": 0.0625}  # the two shallowest
+    N, D = np.array([1e6, 3e7, 1e9]), np.array([0.5, 1.0, 2.0])
+    got = predict(law, {"g": p.initial}, {"N": N, "D": D}, np.array(["g"] * 3)).ravel()
+    # the constants that stay numbers keep 6 significant digits
+    assert got == pytest.approx(-1.5 + 2.25 * np.exp(-0.3125 * np.log10(N)) + 0.0625 * D, rel=1e-5)
+    with_names = law_from_models(["(1.5 * X1) + 0.5"], ["A", "B"], {"A": True, "B": True}, ["y"], budget=None)
+    assert not {"A", "B"} & set(with_names.initial)  # a parameter never takes a feature's name
+
+
+def test_hybrid_sr_discovery_starts_from_operon_models_of_the_fit_rows(tmp_path):
+    from lawagent.discovery import discover
+
+    res = discover("parallel_scaling_law", proposer="hybrid-sr", proposer_options={"evaluations": 5000},
+                   iterations=2, batch_size=16, workers=0, progress=False, out_dir=tmp_path, run_id="h")
+    rows = [json.loads(line) for line in open(tmp_path / "h" / "candidates.jsonl")]
+    sr = [r for r in rows if r["origin"] == "sr:operon"]
+    assert sr and rows[0]["origin"] == "sr:operon"
+    assert max(r["val_r2"] for r in sr if r["val_r2"] is not None) > 0.9
+    assert any(not r["origin"].startswith("sr") for r in rows)  # then the symbolic proposer takes over
+    config = json.loads((tmp_path / "h" / "config.json").read_text())
+    assert config["proposer"] == "hybrid-sr" and res.best is not None
+
+
+def test_hybrid_sr_cli_options(capsys):
+    assert main(["discover", "--task", "moe_scaling_law", "--proposer", "llm", "--blocks", "generic"]) == 2
+    assert "--blocks applies to the symbolic proposer" in capsys.readouterr().err
+    assert main(["bench", "--proposer", "symbolic", "--sr-evaluations", "10", "--tasks", "moe_scaling_law"]) == 2
+    assert "--sr-evaluations applies to --proposer operon or hybrid-sr" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import sys
 
 from lawagent.errors import LawagentError
 from lawagent.peers.operon import DEFAULT_EVALUATIONS
+from lawagent.proposers.sr import SR_EVALUATIONS
 
 EPILOG = """\
 Develop against --dev, publish test rows once:
@@ -52,12 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dev", action="store_true",
                    help="the development split: drop the test rows, score on validation fold 1 (use this to develop)")
-    p.add_argument("--proposer", default="symbolic", choices=["symbolic", "llm", "hybrid", "operon"],
+    p.add_argument("--proposer", default="symbolic", choices=["symbolic", "llm", "hybrid", "hybrid-sr", "operon"],
                    help="who writes candidate laws (default symbolic: offline); operon = the symbolic-regression "
-                   "engine Operon as a peer (pip install 'lawagent[sr]'), scored the same way")
+                   "engine Operon as a peer (pip install 'lawagent[sr]'), scored the same way; hybrid-sr = "
+                   "Operon's models of the fit rows as the first candidates, then symbolic evolution")
     p.add_argument("--sr-evaluations", type=int, metavar="N",
                    help="operon: expression evaluations per model (one model per group and target; "
-                   f"default {DEFAULT_EVALUATIONS})")
+                   f"default {DEFAULT_EVALUATIONS}); hybrid-sr: per Operon run (default {SR_EVALUATIONS})")
     p.add_argument("--blocks", choices=["all", "generic"], default=None,
                    help="symbolic proposer's starting blocks: all (default) or generic motifs only")
     p.add_argument("--model", help="LLM model for --proposer llm/hybrid (litellm name, e.g. openai/gpt-4o-mini)")
@@ -154,21 +156,22 @@ def run(args: argparse.Namespace) -> int:
     if options and args.proposer == "symbolic":
         raise LawagentError("--model/--api-base/--llm-config/--local-llm/--max-cost/--max-tokens need --proposer llm or hybrid")
     if args.sr_evaluations is not None:
-        if args.proposer != "operon":
-            raise LawagentError("--sr-evaluations applies to --proposer operon")
+        if args.proposer not in ("operon", "hybrid-sr"):
+            raise LawagentError("--sr-evaluations applies to --proposer operon or hybrid-sr")
         if args.sr_evaluations < 1:
             raise LawagentError(f"--sr-evaluations must be a positive whole number, got {args.sr_evaluations}")
         options["evaluations"] = args.sr_evaluations
-    if args.proposer == "operon":
+    if args.proposer in ("operon", "hybrid-sr"):
         from lawagent.peers.operon import import_operon
 
         import_operon()  # a clear error now rather than one per cell
+    if args.proposer == "operon":
         if args.iterations is not None or args.max_candidates is not None:
             raise LawagentError("--proposer operon takes --sr-evaluations (and optionally --time), not "
                                 "--iterations or --max-candidates")
     if args.blocks is not None:
-        if args.proposer != "symbolic":
-            raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic)")
+        if args.proposer not in ("symbolic", "hybrid-sr"):
+            raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic or hybrid-sr)")
         if args.blocks == "generic":
             options["blocks"] = "generic"
     if args.local_llm:

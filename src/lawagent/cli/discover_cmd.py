@@ -107,8 +107,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--quiet", action="store_true", help="no progress line")
     b.add_argument("--json", action="store_true", help="print final.json instead of the tables")
     l = p.add_argument_group("proposer (LLM options need an API or --local-llm)")
-    l.add_argument("--proposer", choices=["symbolic", "llm", "hybrid"], default=None,
-                   help="symbolic (default, offline), llm, or hybrid (LLM + symbolic)")
+    l.add_argument("--proposer", choices=["symbolic", "llm", "hybrid", "hybrid-sr"], default=None,
+                   help="symbolic (default, offline), llm, hybrid (LLM + symbolic), or hybrid-sr (the "
+                   "symbolic-regression engine Operon's models of the fit rows first, then symbolic; offline, "
+                   "pip install 'lawagent[sr]')")
     l.add_argument("--blocks", choices=["all", "generic"], default=None,
                    help="symbolic proposer's starting blocks: all (default: generic motifs and the literature's law "
                    "families) or generic (powers, logs, exponentials, saturation, products only)")
@@ -123,8 +125,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _proposer_options(args) -> dict:
-    if args.blocks is not None and (args.proposer or "symbolic") != "symbolic":
-        raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic)")
+    if args.blocks is not None and (args.proposer or "symbolic") not in ("symbolic", "hybrid-sr"):
+        raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic or hybrid-sr)")
     opts = {"blocks": args.blocks, "model": args.model, "api_base": args.api_base, "llm_weight": args.llm_weight, "max_cost": args.max_cost,
             "max_tokens": args.max_tokens, "show_prompts": args.show_prompts or None, "local_llm": args.local_llm or None}
     return {k: v for k, v in opts.items() if v is not None}

@@ -244,7 +244,7 @@ def _run(task: Task, view: TrainView, proposer: str | Proposer, proposer_options
     if isinstance(proposer, str):
         from lawagent.proposers.registry import build_proposer
 
-        proposer = build_proposer(proposer, view.info, seed=settings.seed, run_dir=run_dir.path,
+        proposer = build_proposer(proposer, view.info, seed=settings.seed, run_dir=run_dir.path, rows=view.fit,
                                   **dict(proposer_options or {}))
     run_dir.write(CONFIG, config)
     validation_text = f"{config['protocol']}; " + ", ".join(

@@ -7,21 +7,36 @@ from typing import Any
 
 from lawagent.errors import LawagentError
 from lawagent.proposers.base import Proposer, TaskInfo
+from lawagent.task import DataSplit
 
-PROPOSERS = ("symbolic", "llm", "hybrid")
+PROPOSERS = ("symbolic", "llm", "hybrid", "hybrid-sr")
 
 
-def build_proposer(name: str, info: TaskInfo, *, seed: int = 0, run_dir: Path | None = None, **options: Any) -> Proposer:
-    """``symbolic`` (offline, the default), ``llm`` or ``hybrid`` (LLM + symbolic)."""
+def build_proposer(name: str, info: TaskInfo, *, seed: int = 0, run_dir: Path | None = None,
+                   rows: DataSplit | None = None, **options: Any) -> Proposer:
+    """``symbolic`` (offline, the default), ``llm`` or ``hybrid`` (LLM + symbolic), ``hybrid-sr``
+    (Operon's models of ``rows``, the fit rows, then symbolic)."""
+    if name == "hybrid-sr":
+        from lawagent.peers.operon import import_operon
+        from lawagent.proposers.sr import SR_EVALUATIONS, SRSeededProposer
+
+        blocks = options.pop("blocks", "all")
+        evaluations = options.pop("evaluations", SR_EVALUATIONS)
+        if options:
+            raise LawagentError(f"the hybrid-sr proposer takes only 'blocks' and 'evaluations', got "
+                                f"{', '.join(sorted(options))}")
+        if rows is None:
+            raise LawagentError("the hybrid-sr proposer needs the fit rows (discover passes them)")
+        _check_blocks(blocks)
+        import_operon()  # a one-line error if the [sr] extra is missing
+        return SRSeededProposer(info, rows, seed=seed, blocks=blocks, evaluations=int(evaluations))
     if name == "symbolic":
         blocks = options.pop("blocks", "all")
         if options:
             raise LawagentError(f"the symbolic proposer takes only 'blocks', got {', '.join(sorted(options))}")
-        from lawagent.proposers.blocks import BLOCK_SETS
         from lawagent.proposers.symbolic import SymbolicProposer
 
-        if blocks not in BLOCK_SETS:
-            raise LawagentError(f"blocks must be one of {', '.join(BLOCK_SETS)}, got {blocks!r}")
+        _check_blocks(blocks)
         return SymbolicProposer(info, seed=seed, blocks=blocks)
     if name in ("llm", "hybrid"):
         try:
@@ -35,3 +50,10 @@ def build_proposer(name: str, info: TaskInfo, *, seed: int = 0, run_dir: Path | 
             raise
         return build_llm_proposer(name, info, seed=seed, run_dir=run_dir, **options)
     raise LawagentError(f"unknown proposer {name!r}; choose one of {', '.join(PROPOSERS)}")
+
+
+def _check_blocks(blocks: str) -> None:
+    from lawagent.proposers.blocks import BLOCK_SETS
+
+    if blocks not in BLOCK_SETS:
+        raise LawagentError(f"blocks must be one of {', '.join(BLOCK_SETS)}, got {blocks!r}")
