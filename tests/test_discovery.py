@@ -295,6 +295,26 @@ def test_a_cancelled_map_gives_up_the_jobs_in_flight_at_once(tmp_path):
     assert out == [1, 2, JobFailure(CANCELLED)]
 
 
+def mark(folder, job):
+    """Job function for the streaming test: leaves a mark named after the job."""
+    Path(folder, f"done-{job}").touch()
+    return job
+
+
+def test_a_stream_is_evaluated_while_its_source_is_still_making_jobs(tmp_path):
+    """The workers start on a batch's first candidate while the proposer writes the rest."""
+    def source():
+        yield "first"
+        give_up = time.monotonic() + 60
+        while not (tmp_path / "done-first").exists() and time.monotonic() < give_up:
+            yield None  # still working on the next job; meanwhile the first must get evaluated
+        yield "second" if (tmp_path / "done-first").exists() else "never evaluated meanwhile"
+
+    with WorkerPool(mark, str(tmp_path), workers=2, timeout=60.0) as pool:
+        taken, results = pool.stream(source())
+    assert taken == results == ["first", "second"]
+
+
 def test_timeouts_are_recorded_and_do_not_stop_the_run(tmp_path):
     class One:
         name = "one"

@@ -18,7 +18,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,16 +30,17 @@ from lawagent.discovery.population import Population
 from lawagent.discovery.progress import Progress, status_line
 from lawagent.discovery.candidate_rows import record_from_dict, record_to_dict
 from lawagent.discovery.pools import Pool, make_pool
-from lawagent.discovery.workers import EvalShared, default_workers, evaluate_all, evaluate_job
+from lawagent.discovery.workers import EvalShared, default_workers, evaluate_all, evaluate_job, evaluate_stream
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
 from lawagent.fit.fitter import FitResult, GroupFit, predict
+from lawagent.law.law import Law
 from lawagent.proposers.blocks import FeatureKinds
 from lawagent.readable.record import attach_readable
 from lawagent.readable.roles import penalty
 from lawagent.sanity import sanity_checks, target_is_loss
 from lawagent.scoring import score
-from lawagent.proposers.base import CandidateRecord, Proposal, Proposer
+from lawagent.proposers.base import CandidateRecord, Proposal, ProposalContext, Proposer
 from lawagent.proposers.seeds import SeedProposer
 from lawagent.records import LawRecord, bound_pair
 from lawagent.runfolder.files import BEST, STATE, RunDir
@@ -224,29 +225,27 @@ def run_search(
                 rng = np.random.default_rng([settings.seed, it])
                 context = pop.context(info, settings.batch_size, it, rng, seed_laws)
                 context.deadline = search_end
-                proposals: list[Proposal] = []
-                if seeds is not None and it == 0:
-                    proposals += seeds.propose(context)
-                try:
-                    proposals += list(proposer.propose(context))[: settings.batch_size]
+                batch = _Batch(proposer, context, seeds.propose(context) if seeds is not None and it == 0 else [],
+                               settings.batch_size)
+                room = None if budget.max_candidates is None else budget.max_candidates - len(pop)
+                # racing keeps whatever could still be a finalist: the top RACE_TOP, or top_k if more
+                race = (rank.race_limits(pop.best(len(pop)), top=max(rank.RACE_TOP, settings.top_k))
+                        if settings.racing else None)
+                # the batch is evaluated while the proposer is still writing it
+                evaluated, cut = _evaluate(_dedupe(batch, pop, view, room), pool, shared, cache, next_id, it, race,
+                                           cancel)
+                if batch.error is None:
                     proposer_failures = 0
-                except (LawagentError, KeyboardInterrupt):
-                    raise
-                except Exception as err:  # noqa: BLE001 - a proposer bug costs an iteration, not the run
+                else:  # a proposer bug costs the rest of its batch, not the run
+                    err = batch.error
                     proposer_failures += 1
                     progress.message(f"warning: proposer {proposer.name!r} failed in iteration {it}: "
                                      f"{type(err).__name__}: {err}")
                     if proposer_failures >= MAX_PROPOSER_FAILURES:
-                        traceback.print_exc(file=sys.stderr)
+                        traceback.print_exception(err, file=sys.stderr)
                         raise LawagentError(
                             f"proposer {proposer.name!r} failed {MAX_PROPOSER_FAILURES} times in a row; "
                             f"last error: {type(err).__name__}: {err}") from None
-                room = None if budget.max_candidates is None else budget.max_candidates - len(pop)
-                new = _dedupe(proposals, pop, view, room)
-                # racing keeps whatever could still be a finalist: the top RACE_TOP, or top_k if more
-                race = (rank.race_limits(pop.best(len(pop)), top=max(rank.RACE_TOP, settings.top_k))
-                        if settings.racing else None)
-                evaluated, cut = _evaluate(new, pool, shared, cache, next_id, it, race, cancel)
                 next_id += len(evaluated)
                 stall = stall + 1 if not evaluated else 0
                 for rec, (prop, key, law) in evaluated:
@@ -308,13 +307,42 @@ def _replay(proposer: Proposer, records: Sequence[CandidateRecord], info, settin
         proposer.propose(pop.context(info, settings.batch_size, it, rng, seed_laws))
 
 
-def _dedupe(proposals, pop: Population, view: TrainView, room: int | None):
-    """(proposal, key, law or None) for proposals not seen before, in proposal order."""
-    out = []
+class _Batch:
+    """An iteration's proposals as a stream, so that workers start on the first while the proposer writes
+    the rest: the seed laws, then the proposer's, at most ``limit``; ``None`` between a proposer's attempts
+    (the workers get a turn). A proposer that raises ends its batch there (``error``)."""
+
+    def __init__(self, proposer: Proposer, context: ProposalContext, seeds: Sequence[Proposal], limit: int):
+        self.proposer, self.context, self.seeds, self.limit = proposer, context, list(seeds), limit
+        self.error: Exception | None = None
+
+    def __iter__(self) -> Iterator[Proposal | None]:
+        yield from self.seeds
+        attempts = getattr(self.proposer, "attempts", None)
+        n = 0
+        try:
+            for proposal in attempts(self.context) if attempts is not None else self.proposer.propose(self.context):
+                if proposal is not None and n < self.limit:
+                    n += 1
+                    yield proposal
+                else:
+                    yield None
+        except (LawagentError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # noqa: BLE001 - reported by the loop
+            self.error = err
+
+
+def _dedupe(proposals: Iterable[Proposal | None], pop: Population, view: TrainView,
+            room: int | None) -> Iterator[tuple[Proposal, str, Law | None] | None]:
+    """(proposal, key, law or None) for proposals not seen before, in proposal order; ``None`` for the others
+    (the stream is drawn to its end, so the proposer's state never depends on the room left)."""
     batch: set[str] = set()
+    n = 0
     for prop in proposals:
-        if room is not None and len(out) >= room:
-            break
+        if prop is None or (room is not None and n >= room):
+            yield None
+            continue
         try:
             law = parse_proposal(prop, view.features, view.targets, view.parameter_budget)
         except Exception:  # noqa: BLE001 - recorded as a parse error by the evaluator
@@ -329,16 +357,18 @@ def _dedupe(proposals, pop: Population, view: TrainView, room: int | None):
                 pass
         if key in batch or pop.seen(key):
             pop.n_duplicates += 1
+            yield None
             continue
         batch.add(key)
-        out.append((prop, key, law))
-    return out
+        n += 1
+        yield prop, key, law
 
 
-def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
-              race: rank.RaceLimits | None, cancel: Callable[[], bool] | None = None):
-    """(record, item of ``new``) in proposal order, and the ids of records whose full evaluation was cut off:
-    cached (resume), parse errors in-process, the rest in workers.
+def _evaluate(items: Iterable[tuple[Proposal, str, Law | None] | None], pool: Pool, shared: EvalShared, cache,
+              next_id: int, it: int, race: rank.RaceLimits | None, cancel: Callable[[], bool] | None = None):
+    """(record, item) in proposal order for the new ``items`` (``None``: none yet), and the ids of records
+    whose full evaluation was cut off: cached (resume), parse errors in-process, the rest in workers, the
+    first stage while the items are still being made.
 
     With racing (``race`` = :func:`lawagent.selection.rank.race_limits`), every candidate is screened
     first and only those within the limit get the full evaluation; the others keep their screen record.
@@ -348,31 +378,44 @@ def _evaluate(new, pool: Pool, shared: EvalShared, cache, next_id: int, it: int,
     screened is left out, as if never proposed; the others get consecutive ids from ``next_id``. A full
     evaluation stops after fold 1 where no later fold could make the law a finalist.
     """
-    records: list[CandidateRecord | None] = [None] * len(new)
-    jobs, slots = [], []
-    for i, (prop, key, law) in enumerate(new):
-        cid = next_id + i
-        if key in cache:
-            rec = record_from_dict(cache.pop(key))
-            rec.id, rec.iteration = cid, it
-            records[i] = rec
-        elif law is None:
-            records[i] = evaluate_job(shared, (prop, cid, it, FULL))
-        else:
-            jobs.append((prop, cid, it))
-            slots.append(i)
+    new: list[tuple[Proposal, str, Law | None]] = []
+    records: list[CandidateRecord | None] = []
+    slots: list[int] = []  # positions in ``new`` evaluated in workers
+
+    def first_stage() -> Iterator[tuple | None]:
+        for item in items:
+            if item is None:
+                yield None
+                continue
+            i, (prop, key, law) = len(new), item
+            new.append(item)
+            records.append(None)
+            cid = next_id + i
+            if key in cache:
+                rec = record_from_dict(cache.pop(key))
+                rec.id, rec.iteration = cid, it
+                records[i] = rec
+                yield None
+            elif law is None:
+                records[i] = evaluate_job(shared, (prop, cid, it, FULL))
+                yield None
+            else:
+                slots.append(i)
+                yield (prop, cid, it, SCREEN) if race is not None else (prop, cid, it, FULL, race)
+
+    first = evaluate_stream(pool, first_stage(), cancel)
     if race is not None:
-        screens = evaluate_all(pool, [(p, c, i, SCREEN) for p, c, i in jobs], cancel)
-        keep = [j for j, rec in enumerate(screens) if rec.error != CANCELLED
+        keep = [j for j, rec in enumerate(first) if rec.error != CANCELLED
                 and could_still_win(rec.val_r2 if not rec.error else -math.inf, rec.complexity, race)]
-        for j, rec in enumerate(screens):
+        for j, rec in enumerate(first):
             records[slots[j]] = rec
-        spent = {slots[j]: screens[j].seconds for j in keep}
-        jobs, slots = [jobs[j] for j in keep], [slots[j] for j in keep]
+        spent = {slots[j]: first[j].seconds for j in keep}
+        full_slots = [slots[j] for j in keep]
+        full = evaluate_all(pool, [(new[i][0], next_id + i, it, FULL, race) for i in full_slots], cancel)
     else:
-        spent = {}
+        spent, full_slots, full = {}, slots, first
     cut = set()
-    for i, rec in zip(slots, evaluate_all(pool, [(p, c, i, FULL, race) for p, c, i in jobs], cancel)):
+    for i, rec in zip(full_slots, full):
         if rec.error == CANCELLED and i in spent:
             cut.add(i)  # cut off: the screen is what it got
             continue

@@ -14,6 +14,7 @@ The Ray engine (:mod:`lawagent.discovery.ray_pool`) keeps the same contract;
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -23,7 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from lawagent.discovery.evaluator import CANCELLED, EvalOptions, evaluate_candidate
 from lawagent.executor import Where
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # pools imports this module: the name only, for the annotatio
     from lawagent.discovery.pools import Pool
 
 READY_TIMEOUT = 120.0  # seconds for a fresh worker to import lawagent
+CANCEL_EVERY = 0.1  # seconds between two questions to a map's ``cancel`` (it also draws the progress line)
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -140,44 +142,75 @@ class WorkerPool:
     def map(self, jobs: Sequence[Any], cancel: Callable[[], bool] | None = None) -> list[Any]:
         """Results in submission order; a job that timed out or crashed gives a :class:`JobFailure`.
 
-        ``cancel`` is asked four times a second (in-process: before each job); once it says
+        ``cancel`` is asked about ten times a second (in-process: before each job); once it says
         True, the jobs not finished get ``JobFailure(CANCELLED)`` and their workers are killed
         (replaced at the next ``map``, not now: the caller is stopping).
         """
+        taken, results = self.stream(jobs, cancel)
+        return results + [JobFailure(CANCELLED)] * (len(jobs) - len(taken))
+
+    def stream(self, jobs: Iterable[Any], cancel: Callable[[], bool] | None = None) -> tuple[list[Any], list[Any]]:
+        """(the jobs taken from ``jobs``, their results in that order), like :meth:`map`.
+
+        ``jobs`` may be a generator that works between its jobs (the proposer writing the batch): it
+        is drawn from one item at a time while the workers run, so they start on the first job as
+        soon as it exists, and an item ``None`` only gives the workers a turn. Once ``cancel`` says
+        True nothing more is taken.
+        """
+        source = iter(jobs)
+        taken: list[Any] = []
         if self.n == 0:
             out = []
-            for job in jobs:
+            for job in source:
+                if job is None:
+                    continue
+                taken.append(job)
                 if cancel is not None and cancel():
-                    out += [JobFailure(CANCELLED)] * (len(jobs) - len(out))
+                    out.append(JobFailure(CANCELLED))
                     break
                 try:
                     out.append(self.fn(self.shared, job))
                 except Exception as err:  # noqa: BLE001
                     out.append(JobFailure(f"{type(err).__name__}: {err}"))
-            return out
+            return taken, out
         self._ensure()
-        results: list[Any] = [None] * len(jobs)
-        done = [False] * len(jobs)
-        pending = deque(range(len(jobs)))
-        while pending or any(w.job is not None for w in self._workers):
-            now = time.monotonic()
+        results: list[Any] = []
+        pending: deque[int] = deque()
+        more, asked = True, -math.inf
+        while more or pending or any(w.job is not None for w in self._workers):
+            if more:
+                try:
+                    job = next(source)
+                except StopIteration:
+                    more = False
+                else:
+                    if job is not None:
+                        pending.append(len(taken))
+                        taken.append(job)
+                        results.append(None)
             for w in list(self._workers):
                 if w.ready and w.job is None and pending:
                     idx = pending.popleft()
                     try:
-                        w.conn.send((idx, jobs[idx]))
+                        w.conn.send((idx, taken[idx]))
                     except (BrokenPipeError, OSError):
                         pending.appendleft(idx)
                         self._replace(w)
                         continue
                     w.job, w.deadline = idx, time.monotonic() + self.timeout
-            if cancel is not None and cancel():
-                self._cancel(results, pending)
-                break
+            if cancel is not None and time.monotonic() - asked >= CANCEL_EVERY:
+                asked = time.monotonic()
+                if cancel():
+                    self._cancel(results, pending)
+                    break
             waiting = [w for w in self._workers if w.job is not None or not w.ready]
-            deadlines = [w.deadline if w.ready else w.started + READY_TIMEOUT for w in waiting]
-            wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else 0.05
-            ready = wait([w.conn for w in waiting], timeout=min(wait_for, 0.25 if cancel else 1.0) + 0.01)
+            if more:  # a look only: the source has more to do
+                wait_for = 0.0
+            else:
+                deadlines = [w.deadline if w.ready else w.started + READY_TIMEOUT for w in waiting]
+                wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else 0.05
+                wait_for = min(wait_for, 0.25 if cancel else 1.0) + 0.01
+            ready = wait([w.conn for w in waiting], timeout=wait_for) if waiting else []
             by_conn = {w.conn: w for w in waiting}
             for conn in ready:
                 w = by_conn[conn]
@@ -186,12 +219,10 @@ class WorkerPool:
                 except (EOFError, OSError):
                     code = w.exitcode
                     if w.job is not None:
-                        idx = w.job
-                        results[idx] = JobFailure(f"worker crashed (exit code {code})")
-                        done[idx] = True
+                        results[w.job] = JobFailure(f"worker crashed (exit code {code})")
                     elif not w.ready:
                         self._replace(w)
-                        if self.n_replaced > 3 * self.n + len(jobs):
+                        if self.n_replaced > 3 * self.n + len(taken):
                             raise RuntimeError(f"evaluation workers fail to start (exit code {code})")
                         continue
                     self._replace(w)
@@ -201,17 +232,15 @@ class WorkerPool:
                     continue
                 idx, ok, out = msg
                 results[idx] = out if ok else JobFailure(out)
-                done[idx] = True
                 w.job = None
             now = time.monotonic()
             for w in list(self._workers):
                 if w.job is not None and now > w.deadline:
                     results[w.job] = JobFailure(f"timeout after {self.timeout:g}s")
-                    done[w.job] = True
                     self._replace(w)
                 elif not w.ready and now > w.started + READY_TIMEOUT:
                     self._replace(w)
-        return results
+        return taken, results
 
     def _cancel(self, results: list[Any], pending: deque) -> None:
         """Give up the jobs in flight (killing their workers) and those not started."""
@@ -272,8 +301,24 @@ def evaluate_job(shared: EvalShared, job: tuple) -> CandidateRecord:
 def evaluate_all(pool: Pool, jobs: Sequence[tuple], cancel: Callable[[], bool] | None = None) -> list[CandidateRecord]:
     """Evaluate (proposal, id, iteration, stage[, race limits]) jobs; timeouts and crashes become error records,
     and jobs ``cancel`` gave up records with the error :data:`~lawagent.discovery.evaluator.CANCELLED`."""
+    return _records(pool, jobs, pool.map(jobs, cancel))
+
+
+def evaluate_stream(pool: Pool, jobs: Iterable[tuple | None],
+                    cancel: Callable[[], bool] | None = None) -> list[CandidateRecord]:
+    """:func:`evaluate_all` over jobs still being made (``None`` items: nothing yet), evaluated as they come
+    where the pool can (:meth:`WorkerPool.stream`); one record per job taken (``cancel`` stops the taking)."""
+    stream = getattr(pool, "stream", None)
+    if stream is None:
+        taken = [job for job in jobs if job is not None]
+        return _records(pool, taken, pool.map(taken, cancel))
+    taken, results = stream(jobs, cancel)
+    return _records(pool, taken, results)
+
+
+def _records(pool: Pool, jobs: Sequence[tuple], results: Sequence[Any]) -> list[CandidateRecord]:
     out = []
-    for (proposal, cid, iteration, stage, *_), res in zip(jobs, pool.map(jobs, cancel)):
+    for (proposal, cid, iteration, stage, *_), res in zip(jobs, results):
         if isinstance(res, JobFailure):
             res = CandidateRecord(id=cid, formula=proposal.text, origin=proposal.origin, iteration=iteration,
                                   rationale=proposal.rationale, error=res.message, stage=stage,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import sympy
@@ -51,12 +51,16 @@ class SRSeededProposer:
         self._queue: list[Proposal] | None = None
 
     def propose(self, context: ProposalContext) -> list[Proposal]:
+        return [p for p in self.attempts(context) if p is not None]
+
+    def attempts(self, context: ProposalContext) -> Iterator[Proposal | None]:
+        """Operon's laws first, then the symbolic proposer's attempts (see SymbolicProposer.attempts)."""
         if self._queue is None:
             self._queue = sr_proposals(self.info, self.rows, self.seed, self.evaluations)
         out, self._queue = self._queue[: context.n], self._queue[context.n:]
+        yield from out
         if len(out) < context.n:
-            out += self.symbolic.propose(replace(context, n=context.n - len(out)))
-        return out
+            yield from self.symbolic.attempts(replace(context, n=context.n - len(out)))
 
 
 def sr_proposals(info: TaskInfo, rows: DataSplit, seed: int = 0, evaluations: int = SR_EVALUATIONS,

@@ -15,7 +15,7 @@ points, so a mutation rarely fits worse than its parent did.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import sympy
@@ -63,14 +63,18 @@ class SymbolicProposer:
 
     # -- public -----------------------------------------------------------
     def propose(self, context: ProposalContext) -> list[Proposal]:
+        return [p for p in self.attempts(context) if p is not None]
+
+    def attempts(self, context: ProposalContext) -> Iterator[Proposal | None]:
+        """:meth:`propose` one attempt at a time: its proposal, or None when it made nothing new (the
+        loop evaluates the first proposals while the rest are written)."""
         rng = context.rng
         parents = [c for c in context.best + context.diverse if c.ok]
         self._fitness = {id(c): fitness(c) for c in parents}  # the tournaments' key, computed once per call
-        out: list[Proposal] = []
-        attempts = 0
+        n, attempts = 0, 0
         # a population whose neighbourhood is worn out yields mostly children made before: stop
         # trying after ATTEMPTS per wanted proposal and let the next iteration's parents try
-        while len(out) < context.n and attempts < context.n * ATTEMPTS:
+        while n < context.n and attempts < context.n * ATTEMPTS:
             attempts += 1
             if self._template_queue and (not parents or rng.random() < 0.5):
                 proposal = self._from_template(self._template_queue.pop(0), rng)
@@ -79,8 +83,8 @@ class SymbolicProposer:
             else:
                 proposal = self._mutate(parents, rng)
             if proposal is not None:
-                out.append(proposal)
-        return out
+                n += 1
+            yield proposal
 
     # -- construction -----------------------------------------------------
     def _from_template(self, index: int, rng: np.random.Generator) -> Proposal | None:
