@@ -315,6 +315,21 @@ def test_a_stream_is_evaluated_while_its_source_is_still_making_jobs(tmp_path):
     assert taken == results == ["first", "second"]
 
 
+def test_a_streams_follow_up_jobs_are_evaluated_and_given_up_like_the_others(tmp_path):
+    """Racing's full evaluation is a follow-up of a screen: started once the screen is in."""
+    def then(job, result):
+        return job * 10 if job < 10 and result == 10 * job else None
+
+    for workers in (2, 0):
+        with WorkerPool(slow_or_crash, 10, workers=workers, timeout=30.0) as pool:
+            taken, results = pool.stream([1, None, 2, 3], then=then)
+        assert sorted(zip(taken, results)) == [(1, 10), (2, 20), (3, 30), (10, 100), (20, 200), (30, 300)]
+    calls = []
+    in_process = WorkerPool(slow_or_crash, 10, workers=0, timeout=30.0)
+    taken, results = in_process.stream([1, 2], cancel=lambda: calls.append(1) or len(calls) > 1, then=then)
+    assert taken == [1, 10] and results == [10, JobFailure(CANCELLED)]  # the follow-up is given up, not dropped
+
+
 def test_timeouts_are_recorded_and_do_not_stop_the_run(tmp_path):
     class One:
         name = "one"

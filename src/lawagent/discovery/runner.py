@@ -30,7 +30,7 @@ from lawagent.discovery.population import Population
 from lawagent.discovery.progress import Progress, status_line
 from lawagent.discovery.candidate_rows import record_from_dict, record_to_dict
 from lawagent.discovery.pools import Pool, make_pool
-from lawagent.discovery.workers import EvalShared, default_workers, evaluate_all, evaluate_job, evaluate_stream
+from lawagent.discovery.workers import EvalShared, default_workers, evaluate_job, evaluate_stream
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
 from lawagent.fit.fitter import FitResult, GroupFit, predict
@@ -367,11 +367,12 @@ def _dedupe(proposals: Iterable[Proposal | None], pop: Population, view: TrainVi
 def _evaluate(items: Iterable[tuple[Proposal, str, Law | None] | None], pool: Pool, shared: EvalShared, cache,
               next_id: int, it: int, race: rank.RaceLimits | None, cancel: Callable[[], bool] | None = None):
     """(record, item) in proposal order for the new ``items`` (``None``: none yet), and the ids of records
-    whose full evaluation was cut off: cached (resume), parse errors in-process, the rest in workers, the
-    first stage while the items are still being made.
+    whose full evaluation was cut off: cached (resume), parse errors in-process, the rest in workers while
+    the items are still being made.
 
     With racing (``race`` = :func:`lawagent.selection.rank.race_limits`), every candidate is screened
-    first and only those within the limit get the full evaluation; the others keep their screen record.
+    first and only those within the limit get the full evaluation, as soon as their screen is in; the
+    others keep their screen record.
     When ``cancel`` stops the evaluation (the search's time is up, or Ctrl-C), a candidate whose full
     evaluation was cut off keeps its screen record for this session (its id is in the returned set:
     the run folder does not keep it, so that a resumed run evaluates it properly), and one not even
@@ -380,7 +381,6 @@ def _evaluate(items: Iterable[tuple[Proposal, str, Law | None] | None], pool: Po
     """
     new: list[tuple[Proposal, str, Law | None]] = []
     records: list[CandidateRecord | None] = []
-    slots: list[int] = []  # positions in ``new`` evaluated in workers
 
     def first_stage() -> Iterator[tuple | None]:
         for item in items:
@@ -400,27 +400,31 @@ def _evaluate(items: Iterable[tuple[Proposal, str, Law | None] | None], pool: Po
                 records[i] = evaluate_job(shared, (prop, cid, it, FULL))
                 yield None
             else:
-                slots.append(i)
                 yield (prop, cid, it, SCREEN) if race is not None else (prop, cid, it, FULL, race)
 
-    first = evaluate_stream(pool, first_stage(), cancel)
-    if race is not None:
-        keep = [j for j, rec in enumerate(first) if rec.error != CANCELLED
-                and could_still_win(rec.val_r2 if not rec.error else -math.inf, rec.complexity, race)]
-        for j, rec in enumerate(first):
-            records[slots[j]] = rec
-        spent = {slots[j]: first[j].seconds for j in keep}
-        full_slots = [slots[j] for j in keep]
-        full = evaluate_all(pool, [(new[i][0], next_id + i, it, FULL, race) for i in full_slots], cancel)
-    else:
-        spent, full_slots, full = {}, slots, first
+    def full_stage(job: tuple, rec: CandidateRecord) -> tuple | None:
+        """A screened candidate that could still win gets its full evaluation, started as soon as its
+        screen is in (the limits were fixed before the batch: no other screen changes this verdict)."""
+        prop, cid, _, stage, *_ = job
+        if race is None or stage != SCREEN or rec.error == CANCELLED or not could_still_win(
+                rec.val_r2 if not rec.error else -math.inf, rec.complexity, race):
+            return None
+        return prop, cid, it, FULL, race
+
+    screened: dict[int, float] = {}  # position -> seconds of a screen that went on to the full evaluation
     cut = set()
-    for i, rec in zip(full_slots, full):
-        if rec.error == CANCELLED and i in spent:
+    jobs, recs = evaluate_stream(pool, first_stage(), cancel, then=full_stage if race is not None else None)
+    for job, rec in zip(jobs, recs):
+        i = job[1] - next_id
+        if job[3] == SCREEN:
+            records[i] = rec
+        elif rec.error == CANCELLED and i in screened:
             cut.add(i)  # cut off: the screen is what it got
-            continue
-        rec.seconds += spent.get(i, 0.0)
-        records[i] = rec
+        else:
+            rec.seconds += screened.get(i, 0.0)
+            records[i] = rec
+        if job[3] == SCREEN and full_stage(job, rec) is not None:
+            screened[i] = rec.seconds
     out, cut_ids = [], set()
     for i, (rec, item) in enumerate(zip(records, new)):
         if rec is not None and rec.error != CANCELLED:

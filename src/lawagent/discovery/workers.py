@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pools imports this module: the name only, for the annotatio
 
 READY_TIMEOUT = 120.0  # seconds for a fresh worker to import lawagent
 CANCEL_EVERY = 0.1  # seconds between two questions to a map's ``cancel`` (it also draws the progress line)
+_END = object()
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -149,34 +150,54 @@ class WorkerPool:
         taken, results = self.stream(jobs, cancel)
         return results + [JobFailure(CANCELLED)] * (len(jobs) - len(taken))
 
-    def stream(self, jobs: Iterable[Any], cancel: Callable[[], bool] | None = None) -> tuple[list[Any], list[Any]]:
-        """(the jobs taken from ``jobs``, their results in that order), like :meth:`map`.
+    def stream(self, jobs: Iterable[Any], cancel: Callable[[], bool] | None = None,
+               then: Callable[[Any, Any], Any] | None = None) -> tuple[list[Any], list[Any]]:
+        """(the jobs taken, their results in that order), like :meth:`map`.
 
         ``jobs`` may be a generator that works between its jobs (the proposer writing the batch): it
         is drawn from one item at a time while the workers run, so they start on the first job as
-        soon as it exists, and an item ``None`` only gives the workers a turn. Once ``cancel`` says
-        True nothing more is taken.
+        soon as it exists, and an item ``None`` only gives the workers a turn. ``then(job, result)``
+        may return a follow-up job (a screened candidate's full evaluation), taken at once. Once
+        ``cancel`` says True nothing more is taken.
         """
         source = iter(jobs)
         taken: list[Any] = []
         if self.n == 0:
-            out = []
-            for job in source:
-                if job is None:
-                    continue
+            out: list[Any] = []
+            follow: deque[Any] = deque()
+            while True:
+                if follow:
+                    job = follow.popleft()
+                else:
+                    job = next(source, _END)
+                    if job is _END:
+                        break
+                    if job is None:
+                        continue
                 taken.append(job)
-                if cancel is not None and cancel():
+                if cancel is not None and cancel():  # a follow-up runs right after its job: none is waiting
                     out.append(JobFailure(CANCELLED))
                     break
                 try:
                     out.append(self.fn(self.shared, job))
                 except Exception as err:  # noqa: BLE001
                     out.append(JobFailure(f"{type(err).__name__}: {err}"))
+                nxt = then(job, out[-1]) if then is not None else None
+                if nxt is not None:
+                    follow.append(nxt)
             return taken, out
         self._ensure()
         results: list[Any] = []
         pending: deque[int] = deque()
         more, asked = True, -math.inf
+
+        def follow(idx: int) -> None:
+            nxt = then(taken[idx], results[idx]) if then is not None else None
+            if nxt is not None:
+                pending.append(len(taken))
+                taken.append(nxt)
+                results.append(None)
+
         while more or pending or any(w.job is not None for w in self._workers):
             if more:
                 try:
@@ -220,6 +241,7 @@ class WorkerPool:
                     code = w.exitcode
                     if w.job is not None:
                         results[w.job] = JobFailure(f"worker crashed (exit code {code})")
+                        follow(w.job)
                     elif not w.ready:
                         self._replace(w)
                         if self.n_replaced > 3 * self.n + len(taken):
@@ -233,10 +255,12 @@ class WorkerPool:
                 idx, ok, out = msg
                 results[idx] = out if ok else JobFailure(out)
                 w.job = None
+                follow(idx)
             now = time.monotonic()
             for w in list(self._workers):
                 if w.job is not None and now > w.deadline:
                     results[w.job] = JobFailure(f"timeout after {self.timeout:g}s")
+                    follow(w.job)
                     self._replace(w)
                 elif not w.ready and now > w.started + READY_TIMEOUT:
                     self._replace(w)
@@ -301,27 +325,32 @@ def evaluate_job(shared: EvalShared, job: tuple) -> CandidateRecord:
 def evaluate_all(pool: Pool, jobs: Sequence[tuple], cancel: Callable[[], bool] | None = None) -> list[CandidateRecord]:
     """Evaluate (proposal, id, iteration, stage[, race limits]) jobs; timeouts and crashes become error records,
     and jobs ``cancel`` gave up records with the error :data:`~lawagent.discovery.evaluator.CANCELLED`."""
-    return _records(pool, jobs, pool.map(jobs, cancel))
+    return [_record(pool, job, res) for job, res in zip(jobs, pool.map(jobs, cancel))]
 
 
-def evaluate_stream(pool: Pool, jobs: Iterable[tuple | None],
-                    cancel: Callable[[], bool] | None = None) -> list[CandidateRecord]:
+def evaluate_stream(pool: Pool, jobs: Iterable[tuple | None], cancel: Callable[[], bool] | None = None,
+                    then: Callable[[tuple, CandidateRecord], tuple | None] | None = None,
+                    ) -> tuple[list[tuple], list[CandidateRecord]]:
     """:func:`evaluate_all` over jobs still being made (``None`` items: nothing yet), evaluated as they come
-    where the pool can (:meth:`WorkerPool.stream`); one record per job taken (``cancel`` stops the taking)."""
+    where the pool can (:meth:`WorkerPool.stream`), and the follow-up jobs ``then(job, record)`` asks for:
+    (every job taken, its record). ``cancel`` stops the taking."""
+    follow = None if then is None else (lambda job, res: then(job, _record(pool, job, res)))
     stream = getattr(pool, "stream", None)
-    if stream is None:
+    if stream is None:  # a pool that takes whole lists: the jobs, then their follow-ups
         taken = [job for job in jobs if job is not None]
-        return _records(pool, taken, pool.map(taken, cancel))
-    taken, results = stream(jobs, cancel)
-    return _records(pool, taken, results)
+        results = pool.map(taken, cancel)
+        more = [] if follow is None else [j for j in map(follow, taken, results) if j is not None]
+        taken, results = taken + more, results + (pool.map(more, cancel) if more else [])
+    else:
+        taken, results = stream(jobs, cancel, follow)
+    return taken, [_record(pool, job, res) for job, res in zip(taken, results)]
 
 
-def _records(pool: Pool, jobs: Sequence[tuple], results: Sequence[Any]) -> list[CandidateRecord]:
-    out = []
-    for (proposal, cid, iteration, stage, *_), res in zip(jobs, results):
-        if isinstance(res, JobFailure):
-            res = CandidateRecord(id=cid, formula=proposal.text, origin=proposal.origin, iteration=iteration,
-                                  rationale=proposal.rationale, error=res.message, stage=stage,
-                                  seconds=pool.timeout if res.message.startswith("timeout") else 0.0)
-        out.append(res)
-    return out
+def _record(pool: Pool, job: tuple, result: Any) -> CandidateRecord:
+    """A job's record; a timeout or crash (:class:`JobFailure`) becomes a record with that error."""
+    if not isinstance(result, JobFailure):
+        return result
+    proposal, cid, iteration, stage, *_ = job
+    return CandidateRecord(id=cid, formula=proposal.text, origin=proposal.origin, iteration=iteration,
+                           rationale=proposal.rationale, error=result.message, stage=stage,
+                           seconds=pool.timeout if result.message.startswith("timeout") else 0.0)
