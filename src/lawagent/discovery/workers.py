@@ -6,7 +6,10 @@ off and recorded without stopping the run, which needs killing one worker and
 replacing it. Workers are fresh interpreters (``python -m lawagent.discovery._worker``,
 not forks), so they hold only what they are sent: the fit and validation splits, never the Task
 and never a test row. Results come back in submission order, so a fixed seed
-gives the same run whatever the timing.
+gives the same run whatever the timing. A pool also takes a *stream* of jobs
+(:meth:`WorkerPool.stream`): a batch the proposer is still writing, and follow-up
+jobs (racing's full evaluation of a screened candidate), so that no process
+waits for another while there is work.
 
 The Ray engine (:mod:`lawagent.discovery.ray_pool`) keeps the same contract;
 :mod:`lawagent.discovery.pools` picks one.
@@ -164,18 +167,15 @@ class WorkerPool:
         taken: list[Any] = []
         if self.n == 0:
             out: list[Any] = []
-            follow: deque[Any] = deque()
+            nxt = None  # a follow-up runs right after its job
             while True:
-                if follow:
-                    job = follow.popleft()
-                else:
-                    job = next(source, _END)
-                    if job is _END:
-                        break
-                    if job is None:
-                        continue
+                job, nxt = (nxt, None) if nxt is not None else (next(source, _END), None)
+                if job is _END:
+                    break
+                if job is None:
+                    continue
                 taken.append(job)
-                if cancel is not None and cancel():  # a follow-up runs right after its job: none is waiting
+                if cancel is not None and cancel():
                     out.append(JobFailure(CANCELLED))
                     break
                 try:
@@ -183,8 +183,6 @@ class WorkerPool:
                 except Exception as err:  # noqa: BLE001
                     out.append(JobFailure(f"{type(err).__name__}: {err}"))
                 nxt = then(job, out[-1]) if then is not None else None
-                if nxt is not None:
-                    follow.append(nxt)
             return taken, out
         self._ensure()
         results: list[Any] = []
