@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                for t in ("other", "this")}
         summary[task] = {"other": med["other"], "this": med["this"], "ratio": med["this"] / med["other"]}
         print(f"{task}: median per core-second {med['other']:.2f} -> {med['this']:.2f} "
-              f"({summary[task]['ratio']:.1f}x)")
+              f"({summary[task]['ratio']:.1f}x)", file=sys.stderr if args.json else sys.stdout)  # --json: stdout is JSON
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}, indent=2))
     return 0
