@@ -76,7 +76,7 @@ def test_the_canonical_form_runs_under_the_wall_clock_guard(monkeypatch, tmp_pat
     task = task_from_csv(csv, ["x"], ["y"], holdout="x >= 35", parameter_budget=100)
     view = TrainView.of(task, protocol_for(task))
     text = " + ".join(f"A{i}*x^a{i}" for i in range(30)) + " + E"
-    assert not _dedupe([Proposal((text,))], Population(), view, None)[0][1].startswith("text:")
+    assert not list(_dedupe([Proposal((text,))], Population(), view, None))[0][1].startswith("text:")
     real = canonical._canonical_key
 
     def slow(law):
@@ -90,5 +90,5 @@ def test_the_canonical_form_runs_under_the_wall_clock_guard(monkeypatch, tmp_pat
     with pytest.raises(FormulaError, match="finding the canonical form of a law took longer than"):
         key(text, ("x",))
     # the loop then keys the law by its text and still evaluates it (the parsed law goes to the workers)
-    new = _dedupe([Proposal((text,))], Population(), view, None)
+    new = list(_dedupe([Proposal((text,))], Population(), view, None))
     assert len(new) == 1 and new[0][1].startswith("text:") and new[0][2] is not None
