@@ -24,6 +24,7 @@ import numpy as np
 import sympy
 
 from lawagent.errors import FormulaError
+from lawagent.peers.operon import OPERON_SYMBOLS
 from lawagent.law.law import Law, to_text
 from lawagent.proposers.base import Proposal, ProposalContext, TaskInfo
 from lawagent.proposers.blocks import Names
@@ -67,7 +68,7 @@ def sr_proposals(info: TaskInfo, rows: DataSplit, seed: int = 0, evaluations: in
                  groups: int = SR_GROUPS, lengths: Sequence[int] = SR_LENGTHS) -> list[Proposal]:
     """Law-language proposals from Operon's models of the ``groups`` largest groups of ``rows``, one run per
     target and maximum length."""
-    from lawagent.peers.operon import OPERON_SYMBOLS, import_operon
+    from lawagent.peers.operon import import_operon
 
     regressor = import_operon()
     features, targets = list(info.features), list(info.targets)
@@ -80,21 +81,24 @@ def sr_proposals(info: TaskInfo, rows: DataSplit, seed: int = 0, evaluations: in
     for gi, g in enumerate(largest):
         mask = rows.groups.astype(str) == g
         for length in lengths:
-            models = []
-            for t in range(len(targets)):
-                model = regressor(allowed_symbols=OPERON_SYMBOLS, random_state=seed * 100_003 + gi * 101 + t,
-                                  n_threads=1, max_evaluations=evaluations, max_length=length)
-                with np.errstate(all="ignore"):
-                    model.fit(X[mask], rows.y[mask, t])
-                models.append(model.get_model_string(model.model_, 17))
             try:
+                models = [_operon_model(regressor, X[mask], rows.y[mask, t], seed * 100_003 + gi * 101 + t,
+                                        evaluations, length) for t in range(len(targets))]
                 proposal = law_from_models(models, features, log10, targets, info.parameter_budget)
-            except (FormulaError, ValueError, TypeError, RecursionError):
-                continue
+            except (FormulaError, ValueError, TypeError, RecursionError, RuntimeError):
+                continue  # a group Operon cannot model (too few rows, ...) or a model that is no law
             if proposal.text not in seen:
                 seen.add(proposal.text)
                 out.append(proposal)
     return out
+
+
+def _operon_model(regressor, X: np.ndarray, y: np.ndarray, seed: int, evaluations: int, length: int) -> str:
+    model = regressor(allowed_symbols=OPERON_SYMBOLS, random_state=seed, n_threads=1,
+                      max_evaluations=evaluations, max_length=length)
+    with np.errstate(all="ignore"):
+        model.fit(X, y)
+    return model.get_model_string(model.model_, 17)
 
 
 def law_from_models(models: Sequence[str], features: Sequence[str], log10: dict[str, bool],
