@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in (("model", args.model), ("api_base", args.api_base), ("llm_config", args.llm_config),
                                  ("local_llm", args.local_llm or None), ("max_cost", args.max_cost),
                                  ("max_tokens", args.max_tokens)) if v is not None}
-    if options and args.proposer == "symbolic":
+    if options and args.proposer in ("symbolic", "hybrid-sr"):
         raise LawagentError("--model/--api-base/--llm-config/--local-llm/--max-cost/--max-tokens need --proposer llm or hybrid")
     if args.sr_evaluations is not None:
         if args.proposer not in ("operon", "hybrid-sr"):

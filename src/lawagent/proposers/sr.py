@@ -24,8 +24,8 @@ import numpy as np
 import sympy
 
 from lawagent.errors import FormulaError
-from lawagent.peers.operon import OPERON_SYMBOLS
 from lawagent.law.law import Law, to_text
+from lawagent.peers.operon import OPERON_SYMBOLS, import_operon  # pyoperon itself is imported when called
 from lawagent.proposers.base import Proposal, ProposalContext, TaskInfo
 from lawagent.proposers.blocks import Names
 from lawagent.proposers.symbolic import SymbolicProposer
@@ -68,8 +68,6 @@ def sr_proposals(info: TaskInfo, rows: DataSplit, seed: int = 0, evaluations: in
                  groups: int = SR_GROUPS, lengths: Sequence[int] = SR_LENGTHS) -> list[Proposal]:
     """Law-language proposals from Operon's models of the ``groups`` largest groups of ``rows``, one run per
     target and maximum length."""
-    from lawagent.peers.operon import import_operon
-
     regressor = import_operon()
     features, targets = list(info.features), list(info.targets)
     log10 = {f: bool(np.min(rows.X[f]) > 0) for f in features}
