@@ -60,6 +60,7 @@ class SymbolicProposer:
         self._children: dict[tuple, Gene | None] = {}
         self._genomes: dict[str, Genome | None] = {}
         self._analyses: dict[tuple, object] = {}
+        self._fitness: dict[int, float] = {}  # id() of this call's parents -> fitness, the tournaments' key
 
     # -- public -----------------------------------------------------------
     def propose(self, context: ProposalContext) -> list[Proposal]:
@@ -70,7 +71,7 @@ class SymbolicProposer:
         loop evaluates the first proposals while the rest are written)."""
         rng = context.rng
         parents = [c for c in context.best + context.diverse if c.ok]
-        self._fitness = {id(c): fitness(c) for c in parents}  # the tournaments' key, computed once per call
+        self._fitness = {id(c): fitness(c) for c in parents}
         n, attempts = 0, 0
         # a population whose neighbourhood is worn out yields mostly children made before: stop
         # trying after ATTEMPTS per wanted proposal and let the next iteration's parents try
