@@ -89,6 +89,10 @@ def test_hybrid_sr_discovery_starts_from_operon_models_of_the_fit_rows(tmp_path)
 
 
 def test_hybrid_sr_cli_options(capsys):
+    from lawagent.bench.leaderboard import agent_text
+
+    assert "Operon's models of the fit rows, 7 evaluations" in agent_text(
+        {"proposer": "hybrid-sr", "proposer_options": {"evaluations": 7}})
     assert main(["discover", "--task", "moe_scaling_law", "--proposer", "llm", "--blocks", "generic"]) == 2
     assert "--blocks applies to the symbolic proposer" in capsys.readouterr().err
     assert main(["bench", "--proposer", "symbolic", "--sr-evaluations", "10", "--tasks", "moe_scaling_law"]) == 2

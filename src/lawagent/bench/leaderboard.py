@@ -35,6 +35,7 @@ from lawagent.atomic import write_text
 from lawagent.bench.layout import CELL_FILE, FINAL, bench_task, budget_kind, load_manifest, task_label
 from lawagent.jsonio import write_json
 from lawagent.peers import operon
+from lawagent.proposers.sr import SR_EVALUATIONS
 from lawagent.errors import LawagentError
 
 REFERENCE_FILE = "reference.json"
@@ -427,6 +428,9 @@ def agent_text(m: dict[str, Any]) -> str:
     agent = m.get("proposer", "?") + (f" ({opts['model']})" if opts.get("model") else "")
     if m.get("proposer") == "operon":
         agent = f"operon ({operon.DESCRIPTION})"
+    if m.get("proposer") == "hybrid-sr":
+        agent = (f"hybrid-sr (Operon's models of the fit rows, {opts.get('evaluations', SR_EVALUATIONS)} "
+                 "evaluations per run, then symbolic evolution)")
     if opts.get("blocks") == "generic":
         agent += ", generic blocks only"
     return agent
