@@ -97,3 +97,7 @@ def test_hybrid_sr_cli_options(capsys):
     assert "--blocks applies to the symbolic proposer" in capsys.readouterr().err
     assert main(["bench", "--proposer", "symbolic", "--sr-evaluations", "10", "--tasks", "moe_scaling_law"]) == 2
     assert "--sr-evaluations applies to --proposer operon or hybrid-sr" in capsys.readouterr().err
+    assert main(["discover", "--task", "moe_scaling_law", "--sr-evaluations", "10"]) == 2
+    assert "--sr-evaluations applies to --proposer hybrid-sr" in capsys.readouterr().err
+    assert main(["discover", "--task", "moe_scaling_law", "--proposer", "hybrid-sr", "--model", "m"]) == 2
+    assert "need --proposer llm or hybrid" in capsys.readouterr().err

@@ -111,6 +111,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="symbolic (default, offline), llm, hybrid (LLM + symbolic), or hybrid-sr (the "
                    "symbolic-regression engine Operon's models of the fit rows first, then symbolic; offline, "
                    "pip install 'lawagent[sr]')")
+    l.add_argument("--sr-evaluations", type=int, metavar="N",
+                   help="hybrid-sr: expression evaluations per Operon run (default 50000; about a second each, "
+                   "3 runs per group for the 4 largest groups)")
     l.add_argument("--blocks", choices=["all", "generic"], default=None,
                    help="symbolic proposer's starting blocks: all (default: generic motifs and the literature's law "
                    "families) or generic (powers, logs, exponentials, saturation, products only)")
@@ -125,10 +128,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _proposer_options(args) -> dict:
-    if args.blocks is not None and (args.proposer or "symbolic") not in ("symbolic", "hybrid-sr"):
+    proposer = args.proposer or "symbolic"
+    if args.blocks is not None and proposer not in ("symbolic", "hybrid-sr"):
         raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic or hybrid-sr)")
-    opts = {"blocks": args.blocks, "model": args.model, "api_base": args.api_base, "llm_weight": args.llm_weight, "max_cost": args.max_cost,
-            "max_tokens": args.max_tokens, "show_prompts": args.show_prompts or None, "local_llm": args.local_llm or None}
+    if args.sr_evaluations is not None:
+        if proposer != "hybrid-sr":
+            raise LawagentError("--sr-evaluations applies to --proposer hybrid-sr")
+        if args.sr_evaluations < 1:
+            raise LawagentError(f"--sr-evaluations must be a positive whole number, got {args.sr_evaluations}")
+    llm = {"model": args.model, "api_base": args.api_base, "llm_weight": args.llm_weight, "max_cost": args.max_cost,
+           "max_tokens": args.max_tokens, "show_prompts": args.show_prompts or None, "local_llm": args.local_llm or None}
+    if proposer in ("symbolic", "hybrid-sr") and args.proposer is not None and any(v is not None for v in llm.values()):
+        raise LawagentError("--model/--api-base/--llm-weight/--max-cost/--max-tokens/--show-prompts/--local-llm "
+                            "need --proposer llm or hybrid")
+    opts = {"blocks": args.blocks, "evaluations": args.sr_evaluations, **llm}
     return {k: v for k, v in opts.items() if v is not None}
 
 
