@@ -35,7 +35,6 @@ from lawagent.atomic import write_text
 from lawagent.bench.layout import CELL_FILE, FINAL, bench_task, budget_kind, load_manifest, task_label
 from lawagent.jsonio import write_json
 from lawagent.peers import operon
-from lawagent.proposers.sr import SR_EVALUATIONS
 from lawagent.errors import LawagentError
 
 REFERENCE_FILE = "reference.json"
@@ -429,7 +428,7 @@ def agent_text(m: dict[str, Any]) -> str:
     if m.get("proposer") == "operon":
         agent = f"operon ({operon.DESCRIPTION})"
     if m.get("proposer") == "hybrid-sr":
-        agent = (f"hybrid-sr (Operon's models of the fit rows, {opts.get('evaluations', SR_EVALUATIONS)} "
+        agent = (f"hybrid-sr (Operon's models of the fit rows, {opts.get('evaluations', operon.HYBRID_EVALUATIONS)} "
                  "evaluations per run, then symbolic evolution)")
     if opts.get("blocks") == "generic":
         agent += ", generic blocks only"

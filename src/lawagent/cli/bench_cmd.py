@@ -7,8 +7,8 @@ import math
 import sys
 
 from lawagent.errors import LawagentError
-from lawagent.peers.operon import DEFAULT_EVALUATIONS
-from lawagent.proposers.sr import SR_EVALUATIONS
+from lawagent.proposers.registry import OFFLINE
+from lawagent.peers.operon import DEFAULT_EVALUATIONS, HYBRID_EVALUATIONS
 
 EPILOG = """\
 Develop against --dev, publish test rows once:
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "Operon's models of the fit rows as the first candidates, then symbolic evolution")
     p.add_argument("--sr-evaluations", type=int, metavar="N",
                    help="operon: expression evaluations per model (one model per group and target; "
-                   f"default {DEFAULT_EVALUATIONS}); hybrid-sr: per Operon run (default {SR_EVALUATIONS})")
+                   f"default {DEFAULT_EVALUATIONS}); hybrid-sr: per Operon run (default {HYBRID_EVALUATIONS})")
     p.add_argument("--blocks", choices=["all", "generic"], default=None,
                    help="symbolic proposer's starting blocks: all (default) or generic motifs only")
     p.add_argument("--model", help="LLM model for --proposer llm/hybrid (litellm name, e.g. openai/gpt-4o-mini)")
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in (("model", args.model), ("api_base", args.api_base), ("llm_config", args.llm_config),
                                  ("local_llm", args.local_llm or None), ("max_cost", args.max_cost),
                                  ("max_tokens", args.max_tokens)) if v is not None}
-    if options and args.proposer in ("symbolic", "hybrid-sr"):
+    if options and args.proposer in OFFLINE:
         raise LawagentError("--model/--api-base/--llm-config/--local-llm/--max-cost/--max-tokens need --proposer llm or hybrid")
     if args.sr_evaluations is not None:
         if args.proposer not in ("operon", "hybrid-sr"):
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             raise LawagentError("--proposer operon takes --sr-evaluations (and optionally --time), not "
                                 "--iterations or --max-candidates")
     if args.blocks is not None:
-        if args.proposer not in ("symbolic", "hybrid-sr"):
+        if args.proposer not in OFFLINE:
             raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic or hybrid-sr)")
         if args.blocks == "generic":
             options["blocks"] = "generic"

@@ -8,6 +8,7 @@ import sys
 
 from lawagent.cli.format import fmt, table
 from lawagent.errors import LawagentError
+from lawagent.proposers.registry import OFFLINE
 
 EPILOG = """\
 how it works:
@@ -129,7 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _proposer_options(args) -> dict:
     proposer = args.proposer or "symbolic"
-    if args.blocks is not None and proposer not in ("symbolic", "hybrid-sr"):
+    if args.blocks is not None and proposer not in OFFLINE:
         raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic or hybrid-sr)")
     if args.sr_evaluations is not None:
         if proposer != "hybrid-sr":
@@ -138,7 +139,7 @@ def _proposer_options(args) -> dict:
             raise LawagentError(f"--sr-evaluations must be a positive whole number, got {args.sr_evaluations}")
     llm = {"model": args.model, "api_base": args.api_base, "llm_weight": args.llm_weight, "max_cost": args.max_cost,
            "max_tokens": args.max_tokens, "show_prompts": args.show_prompts or None, "local_llm": args.local_llm or None}
-    if proposer in ("symbolic", "hybrid-sr") and args.proposer is not None and any(v is not None for v in llm.values()):
+    if proposer in OFFLINE and args.proposer is not None and any(v is not None for v in llm.values()):
         raise LawagentError("--model/--api-base/--llm-weight/--max-cost/--max-tokens/--show-prompts/--local-llm "
                             "need --proposer llm or hybrid")
     opts = {"blocks": args.blocks, "evaluations": args.sr_evaluations, **llm}

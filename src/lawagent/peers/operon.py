@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -31,6 +31,7 @@ __all__ = ["OPERON_SYMBOLS", "OperonResult", "fit_operon", "import_operon"]
 
 OPERON_SYMBOLS = "add,sub,mul,div,exp,log,constant,variable"  # arithmetic, exp and log: a generic SR alphabet
 DEFAULT_EVALUATIONS = 200_000  # per model (group x target)
+HYBRID_EVALUATIONS = 50_000  # per run inside --proposer hybrid-sr (lawagent.proposers.sr): about a second
 ENGINE = "pyoperon 0.6.2"  # the pinned version of the lawagent[sr] extra
 DESCRIPTION = f"{ENGINE} symbolic regression, log10 of positive features, one model per group and target"
 
@@ -64,9 +65,21 @@ class OperonResult:
                 "seed": self.seed, "engine": ENGINE, "symbols": OPERON_SYMBOLS}
 
 
-def _inputs(task: Task, X: dict[str, np.ndarray], transforms: dict[str, str]) -> np.ndarray:
-    cols = [np.log10(X[f]) if transforms[f] == "log10" else X[f] for f in task.features]
+def feature_transforms(features: Sequence[str], X: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """feature -> "log10" where every value is positive (the usual transform for scale variables), else "raw"."""
+    return {f: "log10" if np.min(X[f]) > 0 else "raw" for f in features}
+
+
+def operon_inputs(features: Sequence[str], X: Mapping[str, np.ndarray], transforms: dict[str, str]) -> np.ndarray:
+    """The matrix Operon sees: one column per feature, in order (Operon's X1, X2, ...), transformed."""
+    cols = [np.log10(X[f]) if transforms[f] == "log10" else X[f] for f in features]
     return np.column_stack(cols).astype(np.float64)
+
+
+def regressor_for(regressor, seed: int, group_index: int, target: int, evaluations: int, **options: Any):
+    """An Operon estimator on our alphabet, one thread (so deterministic), seeded per (group, target)."""
+    return regressor(allowed_symbols=OPERON_SYMBOLS, random_state=seed * 100_003 + group_index * 101 + target,
+                     n_threads=1, max_evaluations=evaluations, **options)
 
 
 def fit_operon(task: Task, *, seed: int = 0, evaluations: int = DEFAULT_EVALUATIONS,
@@ -81,7 +94,7 @@ def fit_operon(task: Task, *, seed: int = 0, evaluations: int = DEFAULT_EVALUATI
         raise LawagentError(f"Operon's evaluation budget must be a positive whole number, got {evaluations!r}")
     start = time.perf_counter()
     train, test = task.train(), task.test()
-    transforms = {f: "log10" if np.min(train.X[f]) > 0 else "raw" for f in task.features}
+    transforms = feature_transforms(task.features, train.X)
     groups = train.group_names()
     n_models = len(groups) * len(task.targets)
     max_time = None if time_limit is None else max(1, int(time_limit / n_models))
@@ -89,13 +102,12 @@ def fit_operon(task: Task, *, seed: int = 0, evaluations: int = DEFAULT_EVALUATI
     pred_test = np.full(test.y.shape, np.nan)
     models: dict[str, list[str]] = {}
     lengths: list[int] = []
-    Xtr, Xte = _inputs(task, train.X, transforms), _inputs(task, test.X, transforms)
+    Xtr, Xte = operon_inputs(task.features, train.X, transforms), operon_inputs(task.features, test.X, transforms)
     for gi, g in enumerate(groups):
         rows_tr, rows_te = train.groups == g, test.groups == g
         models[g] = []
         for t in range(len(task.targets)):
-            model = regressor(allowed_symbols=OPERON_SYMBOLS, random_state=seed * 100_003 + gi * 101 + t,
-                              n_threads=1, max_evaluations=evaluations, max_time=max_time)
+            model = regressor_for(regressor, seed, gi, t, evaluations, max_time=max_time)
             with np.errstate(all="ignore"):
                 model.fit(Xtr[rows_tr], train.y[rows_tr, t])
                 pred_train[rows_tr, t] = model.predict(Xtr[rows_tr])

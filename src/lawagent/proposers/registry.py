@@ -10,6 +10,7 @@ from lawagent.proposers.base import Proposer, TaskInfo
 from lawagent.task import DataSplit
 
 PROPOSERS = ("symbolic", "llm", "hybrid", "hybrid-sr")
+OFFLINE = ("symbolic", "hybrid-sr")  # the symbolic proposer's blocks apply; no LLM option does
 
 
 def build_proposer(name: str, info: TaskInfo, *, seed: int = 0, run_dir: Path | None = None,
@@ -17,11 +18,11 @@ def build_proposer(name: str, info: TaskInfo, *, seed: int = 0, run_dir: Path | 
     """``symbolic`` (offline, the default), ``llm`` or ``hybrid`` (LLM + symbolic), ``hybrid-sr``
     (Operon's models of ``rows``, the fit rows, then symbolic)."""
     if name == "hybrid-sr":
-        from lawagent.peers.operon import import_operon
-        from lawagent.proposers.sr import SR_EVALUATIONS, SRSeededProposer
+        from lawagent.peers.operon import HYBRID_EVALUATIONS, import_operon
+        from lawagent.proposers.sr import SRSeededProposer
 
         blocks = options.pop("blocks", "all")
-        evaluations = options.pop("evaluations", SR_EVALUATIONS)
+        evaluations = options.pop("evaluations", HYBRID_EVALUATIONS)
         if options:
             raise LawagentError(f"the hybrid-sr proposer takes only 'blocks' and 'evaluations', got "
                                 f"{', '.join(sorted(options))}")

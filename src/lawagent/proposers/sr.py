@@ -25,14 +25,14 @@ import sympy
 
 from lawagent.errors import FormulaError
 from lawagent.law.law import Law, to_text
-from lawagent.peers.operon import OPERON_SYMBOLS, import_operon  # pyoperon itself is imported when called
+from lawagent.peers.operon import (HYBRID_EVALUATIONS, feature_transforms, import_operon, operon_inputs,
+                                   regressor_for)
 from lawagent.proposers.base import Proposal, ProposalContext, TaskInfo
 from lawagent.proposers.blocks import Names
 from lawagent.proposers.symbolic import SymbolicProposer
 from lawagent.task import DataSplit
 
 SR_GROUPS = 4  # the groups with the most fit rows get an Operon run each
-SR_EVALUATIONS = 50_000  # expression evaluations per run (about a second on one core)
 SR_LENGTHS = (10, 20, 40)  # one run per longest expression allowed (nodes): short readable models first
 MAX_PARAMETERS = 8  # without a task budget
 LOG10E = math.log10(math.e)  # log10(x) = log(x) * LOG10E, the factor written into the law
@@ -46,7 +46,7 @@ class SRSeededProposer:
     replay_on_resume = True  # deterministic for a seed: Operon runs on an evaluation budget, one thread
 
     def __init__(self, info: TaskInfo, rows: DataSplit, seed: int = 0, blocks: str = "all",
-                 evaluations: int = SR_EVALUATIONS):
+                 evaluations: int = HYBRID_EVALUATIONS):
         self.info, self.rows, self.seed, self.evaluations = info, rows, seed, evaluations
         self.symbolic = SymbolicProposer(info, seed=seed, blocks=blocks)
         self._queue: list[Proposal] | None = None
@@ -64,14 +64,15 @@ class SRSeededProposer:
             yield from self.symbolic.attempts(replace(context, n=context.n - len(out)))
 
 
-def sr_proposals(info: TaskInfo, rows: DataSplit, seed: int = 0, evaluations: int = SR_EVALUATIONS,
+def sr_proposals(info: TaskInfo, rows: DataSplit, seed: int = 0, evaluations: int = HYBRID_EVALUATIONS,
                  groups: int = SR_GROUPS, lengths: Sequence[int] = SR_LENGTHS) -> list[Proposal]:
     """Law-language proposals from Operon's models of the ``groups`` largest groups of ``rows``, one run per
     target and maximum length."""
     regressor = import_operon()
     features, targets = list(info.features), list(info.targets)
-    log10 = {f: bool(np.min(rows.X[f]) > 0) for f in features}
-    X = np.column_stack([np.log10(rows.X[f]) if log10[f] else rows.X[f] for f in features]).astype(np.float64)
+    transforms = feature_transforms(features, rows.X)  # as the Operon peer sees the data
+    log10 = {f: t == "log10" for f, t in transforms.items()}
+    X = operon_inputs(features, rows.X, transforms)
     names, counts = np.unique(rows.groups.astype(str), return_counts=True)
     largest = [str(n) for n, _ in sorted(zip(names, counts), key=lambda nc: (-nc[1], nc[0]))[:groups]]
     out: list[Proposal] = []
@@ -80,8 +81,8 @@ def sr_proposals(info: TaskInfo, rows: DataSplit, seed: int = 0, evaluations: in
         mask = rows.groups.astype(str) == g
         for length in lengths:
             try:
-                models = [_operon_model(regressor, X[mask], rows.y[mask, t], seed * 100_003 + gi * 101 + t,
-                                        evaluations, length) for t in range(len(targets))]
+                models = [_operon_model(regressor_for(regressor, seed, gi, t, evaluations, max_length=length),
+                                        X[mask], rows.y[mask, t]) for t in range(len(targets))]
                 proposal = law_from_models(models, features, log10, targets, info.parameter_budget)
             except (FormulaError, ValueError, TypeError, RecursionError, RuntimeError):
                 continue  # a group Operon cannot model (too few rows, ...) or a model that is no law
@@ -91,9 +92,8 @@ def sr_proposals(info: TaskInfo, rows: DataSplit, seed: int = 0, evaluations: in
     return out
 
 
-def _operon_model(regressor, X: np.ndarray, y: np.ndarray, seed: int, evaluations: int, length: int) -> str:
-    model = regressor(allowed_symbols=OPERON_SYMBOLS, random_state=seed, n_threads=1,
-                      max_evaluations=evaluations, max_length=length)
+def _operon_model(model, X: np.ndarray, y: np.ndarray) -> str:
+    """The expression ``model`` (an Operon estimator) fits to (X, y), constants to full precision."""
     with np.errstate(all="ignore"):
         model.fit(X, y)
     return model.get_model_string(model.model_, 17)
