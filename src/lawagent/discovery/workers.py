@@ -320,18 +320,14 @@ def evaluate_job(shared: EvalShared, job: tuple) -> CandidateRecord:
                               extra_folds=shared.extra_folds, stage=stage, limits=limits[0] if limits else None)
 
 
-def evaluate_all(pool: Pool, jobs: Sequence[tuple], cancel: Callable[[], bool] | None = None) -> list[CandidateRecord]:
-    """Evaluate (proposal, id, iteration, stage[, race limits]) jobs; timeouts and crashes become error records,
-    and jobs ``cancel`` gave up records with the error :data:`~lawagent.discovery.evaluator.CANCELLED`."""
-    return [_record(pool, job, res) for job, res in zip(jobs, pool.map(jobs, cancel))]
-
-
 def evaluate_stream(pool: Pool, jobs: Iterable[tuple | None], cancel: Callable[[], bool] | None = None,
                     then: Callable[[tuple, CandidateRecord], tuple | None] | None = None,
                     ) -> tuple[list[tuple], list[CandidateRecord]]:
-    """:func:`evaluate_all` over jobs still being made (``None`` items: nothing yet), evaluated as they come
-    where the pool can (:meth:`WorkerPool.stream`), and the follow-up jobs ``then(job, record)`` asks for:
-    (every job taken, its record). ``cancel`` stops the taking."""
+    """Evaluate (proposal, id, iteration, stage[, race limits]) jobs still being made (``None`` items: nothing
+    yet), as they come where the pool can (:meth:`WorkerPool.stream`), and the follow-up jobs
+    ``then(job, record)`` asks for: (every job taken, its record). Timeouts and crashes become error records,
+    jobs ``cancel`` gave up records with the error :data:`~lawagent.discovery.evaluator.CANCELLED`; once it
+    says True nothing more is taken."""
     follow = None if then is None else (lambda job, res: then(job, _record(pool, job, res)))
     stream = getattr(pool, "stream", None)
     if stream is None:  # a pool that takes whole lists: the jobs, then their follow-ups
