@@ -150,6 +150,20 @@ def test_resume_after_kill_gives_the_same_result(planted_csv, tmp_path):
     assert rows_before < full.n_evaluated
 
 
+def test_resume_refuses_when_the_rows_changed(planted_csv, tmp_path):
+    """Same options, other data: the saved scores would not compare with new ones, so no resume."""
+    csv = tmp_path / "data.csv"
+    frame = pd.read_csv(planted_csv)
+    frame.to_csv(csv, index=False)
+    discover_csv(csv, ["x"], ["y"], holdout="x >= 2000", parameter_budget=4, iterations=1, out_dir=tmp_path,
+                 run_id="r", **FAST)
+    resume_run(tmp_path / "r", iterations=1, workers=0, progress=False)  # same rows: resumes
+    frame.loc[5, "y"] += 0.5  # a training row
+    frame.to_csv(csv, index=False)
+    with pytest.raises(LawagentError, match="not the ones it was run with"):
+        resume_run(tmp_path / "r", iterations=2, workers=0, progress=False)
+
+
 def test_resume_needs_a_run_folder(tmp_path):
     with pytest.raises(LawagentError, match="not a run folder"):
         resume_run(tmp_path)

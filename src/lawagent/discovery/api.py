@@ -196,6 +196,7 @@ def discover(
     if resume and not run_dir.exists():
         raise LawagentError(f"cannot resume: {run_dir.path} has no {CONFIG} (not a run folder)")
     view = TrainView.of(task, protocol)  # before the folder is touched: a task that cannot be split leaves nothing
+    config["validation_rows"] = view.fingerprint()
     settings = RunSettings(seed=seed, batch_size=batch_size, workers=workers, top_k=top_k,
                            candidate_timeout=candidate_timeout, fit_options=fit_options, progress=progress,
                            racing=racing, started=started, executor=executor, address=address)
@@ -233,6 +234,9 @@ def _resumable(run_dir: RunDir, config: dict[str, Any], task: Task) -> dict[str,
                                 f"not {config[key]!r}")
     if old["task"]["name"] != task.name:
         raise LawagentError(f"cannot resume {run_dir.path}: it is a run of task {old['task']['name']!r}, not {task.name!r}")
+    if old.get("validation_rows", config["validation_rows"]) != config["validation_rows"]:  # older runs have none
+        raise LawagentError(f"cannot resume {run_dir.path}: its fit and validation rows are not the ones it was run "
+                            "with (the data or the validation rule changed); start a new run")
     return old | {"budget": config["budget"], "workers": config["workers"]}
 
 

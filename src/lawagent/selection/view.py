@@ -11,6 +11,7 @@ Task itself goes only to the final report, ``evaluate`` and the benchmark.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass, field
 
@@ -71,6 +72,18 @@ class TrainView:
                 "pass --validation RULE")
         return cls(task.name, tuple(task.features), tuple(task.targets), task.group_column, task.parameter_budget,
                    train, protocol, folds, task_info(task, train))
+
+    def fingerprint(self) -> str:
+        """A short hash of every fold's fit and validation rows: a resumed run must score on the same rows."""
+        h = hashlib.sha256()
+        for fold in self.folds:
+            for split in (fold.fit, fold.val):
+                for f in self.features:
+                    h.update(np.ascontiguousarray(split.X[f], dtype=float).tobytes())
+                h.update(np.ascontiguousarray(split.y, dtype=float).tobytes())
+                h.update("\x1f".join(map(str, split.groups.tolist())).encode())
+                h.update(b"|")
+        return h.hexdigest()[:16]
 
     @property
     def fit(self) -> DataSplit:
