@@ -245,3 +245,39 @@ def test_dev_bench_reads_no_test_row(tmp_path, monkeypatch):
     run_bench(tiny)
     with pytest.raises(LawagentError, match="cannot compare"):
         compare(config.bench_dir, tiny.bench_dir)
+
+
+def test_a_killed_cell_process_does_not_fail_the_other_cells(tmp_path):
+    """The OS kills one cell's process mid-run: its pool breaks, yet every cell finishes (the killed one resumed)."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    from lawagent.bench.executors import LocalCells
+    from lawagent.bench.runner import _cell_spec
+
+    config = BenchConfig(proposer="symbolic", tasks=TASKS, seeds=[0], time_per_cell=None, max_candidates=64,
+                         batch_size=8, jobs=2, workers=0, id="killed", out=str(tmp_path))
+    bench_dir = tmp_path / "bench-killed"
+    first = cell_dir(bench_dir, TASKS[0], 0) / "candidates.jsonl"
+    killed: list[int] = []
+
+    def kill_once_a_cell_has_started() -> None:
+        end = time.monotonic() + 120
+        while time.monotonic() < end and not first.is_file():
+            time.sleep(0.02)
+        children = multiprocessing.active_children()
+        if first.is_file() and children:
+            os.kill(children[0].pid, signal.SIGKILL)
+            killed.append(children[0].pid)
+
+    summaries = []
+    killer = threading.Thread(target=kill_once_a_cell_has_started, daemon=True)
+    killer.start()
+    LocalCells(jobs=2).run(str(bench_dir), [(t, 0) for t in TASKS], _cell_spec(config), summaries.append)
+    killer.join()
+    assert killed, "no cell process was running to kill"
+    assert sorted(s["task"] for s in summaries) == sorted(TASKS)  # each cell reported once
+    assert [s["status"] for s in summaries] == ["done", "done"], summaries

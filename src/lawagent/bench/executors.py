@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any, Callable, Protocol, Sequence
 
@@ -21,6 +22,7 @@ from lawagent.executor import Where, check_executor, this_machine
 Report = Callable[[dict[str, Any]], None]
 Cells = Sequence[tuple[str, int]]
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+MAX_BREAKS = 2  # broken pools a cell may go through before it is reported failed (a rerun resumes it)
 
 
 class CellExecutor(Protocol):
@@ -60,28 +62,51 @@ class LocalCells:
         saved = {k: os.environ.get(k) for k in _THREAD_VARS}
         os.environ.update({k: "1" for k in saved})
         try:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-                pending = {pool.submit(run_cell, bench_dir, task, seed, spec): (task, seed) for task, seed in todo}
-                try:
-                    while pending:
-                        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in finished:
-                            task, seed = pending.pop(fut)
-                            try:
-                                summary = fut.result()
-                            except Exception as err:  # the cell's process died (e.g. killed): resumable later
-                                summary = {"task": task, "seed": seed, "status": "failed",
-                                           "error": f"{type(err).__name__}: {err}"}
-                            report(summary)
-                            if summary.get("status") == "interrupted":
-                                raise KeyboardInterrupt
-                except KeyboardInterrupt:
-                    for fut in pending:
-                        fut.cancel()
-                    raise
+            queue, breaks = list(todo), {cell: 0 for cell in todo}
+            while queue:  # one pool per pass: a process the OS kills breaks its pool for every cell in it
+                queue = self._pass(queue, jobs, breaks, bench_dir, spec, report)
         finally:
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+    @staticmethod
+    def _pass(todo: Cells, jobs: int, breaks: dict[tuple[str, int], int], bench_dir: str, spec: dict[str, Any],
+              report: Report) -> list[tuple[str, int]]:
+        """Run ``todo`` in a fresh pool; return the cells to run again because a dying process broke it.
+
+        Which process died cannot be told (every cell of a broken pool gets the same error), so each
+        cell may go through MAX_BREAKS broken pools; it resumes its own run folder each time.
+        """
+        again: list[tuple[str, int]] = []
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=get_context("spawn")) as pool:
+            pending = {pool.submit(run_cell, bench_dir, task, seed, spec): (task, seed) for task, seed in todo}
+            try:
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        task, seed = cell = pending.pop(fut)
+                        try:
+                            summary = fut.result()
+                        except BrokenProcessPool:
+                            breaks[cell] += 1
+                            if breaks[cell] <= MAX_BREAKS:
+                                again.append(cell)
+                                continue
+                            summary = {"task": task, "seed": seed, "status": "failed",
+                                       "error": f"a cell process died {breaks[cell]} times while this cell was "
+                                                "queued or running (killed by the OS? out of memory?); rerun the "
+                                                "command to resume it"}
+                        except Exception as err:
+                            summary = {"task": task, "seed": seed, "status": "failed",
+                                       "error": f"{type(err).__name__}: {err}"}
+                        report(summary)
+                        if summary.get("status") == "interrupted":
+                            raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                for fut in pending:
+                    fut.cancel()
+                raise
+        return again
