@@ -101,3 +101,6 @@ def test_hybrid_sr_cli_options(capsys):
     assert "--sr-evaluations applies to --proposer hybrid-sr" in capsys.readouterr().err
     assert main(["discover", "--task", "moe_scaling_law", "--proposer", "hybrid-sr", "--model", "m"]) == 2
     assert "need --proposer llm or hybrid" in capsys.readouterr().err
+    # a new run without --proposer is symbolic: the same message, in flag names
+    assert main(["discover", "--task", "moe_scaling_law", "--model", "m"]) == 2
+    assert "need --proposer llm or hybrid" in capsys.readouterr().err

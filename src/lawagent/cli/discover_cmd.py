@@ -139,7 +139,8 @@ def _proposer_options(args) -> dict:
             raise LawagentError(f"--sr-evaluations must be a positive whole number, got {args.sr_evaluations}")
     llm = {"model": args.model, "api_base": args.api_base, "llm_weight": args.llm_weight, "max_cost": args.max_cost,
            "max_tokens": args.max_tokens, "show_prompts": args.show_prompts or None, "local_llm": args.local_llm or None}
-    if proposer in OFFLINE and args.proposer is not None and any(v is not None for v in llm.values()):
+    # a resumed run keeps its own proposer (an LLM one may take these); a new run without --proposer is symbolic
+    if proposer in OFFLINE and (args.proposer is not None or not args.resume) and any(v is not None for v in llm.values()):
         raise LawagentError("--model/--api-base/--llm-weight/--max-cost/--max-tokens/--show-prompts/--local-llm "
                             "need --proposer llm or hybrid")
     opts = {"blocks": args.blocks, "evaluations": args.sr_evaluations, **llm}
