@@ -150,6 +150,21 @@ def test_resume_after_kill_gives_the_same_result(planted_csv, tmp_path):
     assert rows_before < full.n_evaluated
 
 
+def test_symbolic_search_builds_no_law_on_a_feature_that_never_varies(planted_csv, tmp_path):
+    """A column with one value in every training row (a fixed hyperparameter) has no effect the data can show."""
+    csv = tmp_path / "with_constant.csv"
+    frame = pd.read_csv(planted_csv)
+    frame["warmup"] = 500.0
+    frame.loc[frame["x"] >= 2000, "warmup"] = 100.0  # held-out rows differ: a term in it would say anything there
+    frame.to_csv(csv, index=False)
+    result = discover_csv(csv, ["x", "warmup"], ["y"], holdout="x >= 2000", parameter_budget=4, iterations=6,
+                          out_dir=tmp_path, run_id="r", **FAST)
+    formulas = [r["formula"] for r in RunDir(tmp_path / "r").load_candidates()]
+    assert len(formulas) > 30
+    assert not [f for f in formulas if "warmup" in f]
+    assert result.best.test_r2 > 0.99
+
+
 def test_resume_refuses_when_the_rows_changed(planted_csv, tmp_path):
     """Same options, other data: the saved scores would not compare with new ones, so no resume."""
     csv = tmp_path / "data.csv"

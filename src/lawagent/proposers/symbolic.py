@@ -42,12 +42,16 @@ class SymbolicProposer:
         self.fresh_fraction = fresh_fraction
         self.features = tuple(info.features)
         self.feature_syms = {symbol(f) for f in self.features}
-        self.kinds = FeatureKinds.from_ranges(self.features, info.feature_ranges)
+        # A feature with one value in every training row has no effect the data can show (a term in it is a
+        # constant the fit absorbs, and says anything at all where held-out rows differ): laws are built over
+        # the features that vary.
+        self.building = tuple(f for f in self.features if _varies(info.feature_ranges.get(f))) or self.features
+        self.kinds = FeatureKinds.from_ranges(self.building, info.feature_ranges)
         self.wide_syms = {symbol(f) for f in self.kinds.wide}
         self.n_targets = len(info.targets)
         self.budget = info.parameter_budget
         self.blocks = blocks
-        self.templates = list(instantiate(self.kinds, self.features, blocks=blocks))
+        self.templates = list(instantiate(self.kinds, self.building, blocks=blocks))
         self._template_queue = list(range(len(self.templates)))
         np.random.default_rng(seed).shuffle(self._template_queue)
         self._bounds: dict[str, dict[str, tuple[float, float]]] = {}  # law text -> bounds it was proposed with
@@ -210,7 +214,7 @@ class SymbolicProposer:
         return self._analysis("roles", expr, lambda: parameter_roles([expr], self.features))
 
     def _op_insert_term(self, gene: Gene, rng, t) -> Gene | None:
-        feats = list(self.features)
+        feats = list(self.building)
         f = feats[int(rng.integers(len(feats)))]
         term = random_term(symbol(f), self._names(gene, t), rng, f in self.kinds.positive, f in self.kinds.wide)
         return self._built(gene, t, ("insert", term.expr, tuple(sorted(term.bounds.items()))),
@@ -420,6 +424,11 @@ def fitness(c: CandidateRecord) -> float:
     """Validation NMSE inflated by 1% per node, readability penalties charged as nodes
     (:func:`lawagent.selection.rank.cost`): parsimony pressure against bloat and unreadable forms (lower is better)."""
     return (1.0 - c.score) * (1.0 + 0.01 * rank.cost(c))
+
+
+def _varies(span: tuple[float, float] | None) -> bool:
+    """Whether a feature's training range (min, max) holds more than one value (unknown: assume it does)."""
+    return span is None or span[0] != span[1]
 
 
 def _tournament(parents: list[CandidateRecord], rng: np.random.Generator, fitnesses: dict[int, float],
