@@ -254,10 +254,10 @@ def _run(task: Task, view: TrainView, proposer: str | Proposer, proposer_options
     validation_text = f"{config['protocol']}; " + ", ".join(
         f"fold {i + 1}: {f.rule} ({len(f.val)} rows)" for i, f in enumerate(view.folds))
     out.message(f"validation: {validation_text}")
-    fixed = [f for f, (lo, hi) in view.info.feature_ranges.items() if lo == hi]
+    fixed = view.info.fixed_features
     if fixed:
         out.message(f"note: {', '.join(fixed)} {'has' if len(fixed) == 1 else 'have'} one value in every training row: "
-                    "the data cannot show its effect (the symbolic proposer leaves it out)")
+                    "the data cannot show its effect (the offline proposers leave it out)")
     prepared = time.monotonic() - settings.started if settings.started is not None else 0.0
     try:
         if resume:

@@ -69,7 +69,7 @@ def sr_proposals(info: TaskInfo, rows: DataSplit, seed: int = 0, evaluations: in
     """Law-language proposals from Operon's models of the ``groups`` largest groups of ``rows``, one run per
     target and maximum length."""
     regressor = import_operon()
-    features, targets = list(info.features), list(info.targets)
+    features, targets = list(info.varying_features), list(info.targets)  # as the symbolic proposer builds laws
     transforms = feature_transforms(features, rows.X)  # as the Operon peer sees the data
     log10 = {f: t == "log10" for f, t in transforms.items()}
     X = operon_inputs(features, rows.X, transforms)

@@ -42,10 +42,7 @@ class SymbolicProposer:
         self.fresh_fraction = fresh_fraction
         self.features = tuple(info.features)
         self.feature_syms = {symbol(f) for f in self.features}
-        # A feature with one value in every training row has no effect the data can show (a term in it is a
-        # constant the fit absorbs, and says anything at all where held-out rows differ): laws are built over
-        # the features that vary.
-        self.building = tuple(f for f in self.features if _varies(info.feature_ranges.get(f))) or self.features
+        self.building = info.varying_features  # not a feature with one value in every training row
         self.kinds = FeatureKinds.from_ranges(self.building, info.feature_ranges)
         self.wide_syms = {symbol(f) for f in self.kinds.wide}
         self.n_targets = len(info.targets)
@@ -424,11 +421,6 @@ def fitness(c: CandidateRecord) -> float:
     """Validation NMSE inflated by 1% per node, readability penalties charged as nodes
     (:func:`lawagent.selection.rank.cost`): parsimony pressure against bloat and unreadable forms (lower is better)."""
     return (1.0 - c.score) * (1.0 + 0.01 * rank.cost(c))
-
-
-def _varies(span: tuple[float, float] | None) -> bool:
-    """Whether a feature's training range (min, max) holds more than one value (unknown: assume it does)."""
-    return span is None or span[0] != span[1]
 
 
 def _tournament(parents: list[CandidateRecord], rng: np.random.Generator, fitnesses: dict[int, float],

@@ -45,6 +45,19 @@ class TaskInfo:
     feature_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # train min/max
     extrapolation: str = ""  # where the held-out rows lie (the holdout rule or the direction of scale)
 
+    @property
+    def fixed_features(self) -> tuple[str, ...]:
+        """Features with one value in every training row: the data cannot show their effect, and a term in
+        one is a constant the fit absorbs that says anything at all where held-out rows differ."""
+        return tuple(f for f in self.features if f in self.feature_ranges
+                     and self.feature_ranges[f][0] == self.feature_ranges[f][1])
+
+    @property
+    def varying_features(self) -> tuple[str, ...]:
+        """The features laws are built over: all but the fixed ones (all of them if none varies)."""
+        fixed = set(self.fixed_features)
+        return tuple(f for f in self.features if f not in fixed) or self.features
+
 
 @dataclass(frozen=True, eq=False)
 class TrainView:
