@@ -409,6 +409,7 @@ def _evaluate(items: Iterable[tuple[Proposal, str, Law | None] | None], pool: Po
         if race is None or stage != SCREEN or rec.error == CANCELLED or not could_still_win(
                 rec.val_r2 if not rec.error else -math.inf, rec.complexity, race):
             return None
+        screened[cid - next_id] = rec.seconds
         return prop, cid, it, FULL, race
 
     screened: dict[int, float] = {}  # position -> seconds of a screen that went on to the full evaluation
@@ -423,8 +424,6 @@ def _evaluate(items: Iterable[tuple[Proposal, str, Law | None] | None], pool: Po
         else:
             rec.seconds += screened.get(i, 0.0)
             records[i] = rec
-        if job[3] == SCREEN and full_stage(job, rec) is not None:
-            screened[i] = rec.seconds
     out, cut_ids = [], set()
     for i, (rec, item) in enumerate(zip(records, new)):
         if rec is not None and rec.error != CANCELLED:
