@@ -118,7 +118,9 @@ class Task:
     validation_rule: str | None = None  # the task's own validation rule (see lawagent.selection.protocol)
     validation_reason: str = ""  # why the task overrides the protocol's default
     collection: str = ""  # which collection a bundled task belongs to ("sldbench", "more"); leaderboards group by it
-    dev: bool = False  # a development split: test rows dropped, validation fold 1 as pseudo-test (selection.dev)
+    # a development split: test rows dropped, validation fold 1 as pseudo-test; True for the near split,
+    # "far" for the far one (selection.dev)
+    dev: bool | str = False
 
     # -- splits ---------------------------------------------------------
     def train(self) -> DataSplit:

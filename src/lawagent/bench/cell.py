@@ -41,7 +41,7 @@ def run_cell(bench_dir: str, task_name: str, seed: int, spec: dict[str, Any]) ->
     if spec["proposer"] == PEER:
         return _peer_cell(d, task_name, seed, spec)
     try:
-        task = bench_task(task_name, bool(spec.get("dev")))
+        task = bench_task(task_name, spec.get("dev") or False)
         resume = d.is_dir() and (d / "config.json").is_file()
         started = time.perf_counter()
         result = discover(
@@ -75,7 +75,7 @@ def _peer_cell(d: Path, task_name: str, seed: int, spec: dict[str, Any]) -> dict
 
     options = spec.get("proposer_options") or {}
     try:
-        task = bench_task(task_name, bool(spec.get("dev")))
+        task = bench_task(task_name, spec.get("dev") or False)
         result = fit_operon(task, seed=seed, evaluations=int(options.get("evaluations", DEFAULT_EVALUATIONS)),
                             time_limit=spec["time_limit"])
     except Exception as err:  # noqa: BLE001 - like run_cell: a cell never raises, its failure is recorded

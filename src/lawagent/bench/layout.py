@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lawagent.errors import LawagentError
-from lawagent.selection.dev import dev_task
+from lawagent.selection.dev import dev_kind, dev_task
 from lawagent.selection.protocol import protocol_for
 from lawagent.task import Task, load_task
 
@@ -39,10 +39,12 @@ def budget_kind(config: dict[str, Any]) -> str:
     return "candidates" if config.get("max_candidates") is not None else "iterations"
 
 
-def bench_task(name: str, dev: bool) -> Task:
-    """The task a cell runs on (a bundled name or a task folder), or its development split (test rows dropped at load)."""
+def bench_task(name: str, dev: bool | str) -> Task:
+    """The task a cell runs on (a bundled name or a task folder), or its development split (test rows dropped
+    at load): ``dev`` as recorded in bench.json, False, True (the near split) or "far"."""
     task = load_task(name)
-    return dev_task(task, protocol_for(task)) if dev else task
+    kind = dev_kind(dev)
+    return dev_task(task, protocol_for(task), kind) if kind else task
 
 
 def is_finished(d: Path) -> bool:

@@ -36,6 +36,7 @@ from lawagent.bench.layout import CELL_FILE, FINAL, bench_task, budget_kind, loa
 from lawagent.jsonio import write_json
 from lawagent.peers import operon
 from lawagent.errors import LawagentError
+from lawagent.selection.dev import FAR, dev_kind
 
 REFERENCE_FILE = "reference.json"
 
@@ -136,6 +137,11 @@ class Leaderboard:
     @property
     def dev(self) -> bool:
         return bool(self.manifest.get("dev"))
+
+    @property
+    def far(self) -> bool:
+        """The far development split (``bench --dev far``)."""
+        return dev_kind(self.manifest.get("dev")) == FAR
 
     def summaries(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """(mean row, clipped mean row) per collection when there are several, then over all tasks."""
@@ -254,7 +260,7 @@ def _llm_laws(cell: dict[str, Any]) -> tuple[int, int] | None:
     return int(parsed), int(parsed) + int(rejected)
 
 
-def reference_scores(bench_dir: Path, tasks: list[str], dev: bool = False) -> dict[str, dict[str, Any]]:
+def reference_scores(bench_dir: Path, tasks: list[str], dev: bool | str = False) -> dict[str, dict[str, Any]]:
     """The reference law of each task refit by our harness (FINAL_FIT, seed 0), cached in reference.json.
 
     On a ``--dev`` benchmark the reference is fitted and scored on the development split too.
@@ -291,14 +297,14 @@ def reference_scores(bench_dir: Path, tasks: list[str], dev: bool = False) -> di
     return cache
 
 
-def _try_load(name: str, dev: bool):
+def _try_load(name: str, dev: bool | str):
     try:
         return bench_task(name, dev)
     except LawagentError:
         return None
 
 
-def recompute_test_r2(cell: dict[str, Any], dev: bool = False) -> float | None:
+def recompute_test_r2(cell: dict[str, Any], dev: bool | str = False) -> float | None:
     """The cell's test R² recomputed from its saved law and parameters (LawRecord.predict + score)."""
     from lawagent.records import LawRecord
     from lawagent.scoring import score
@@ -325,7 +331,7 @@ def build_leaderboard(bench_dir: Path, *, check: bool = True, reference: bool = 
     for t in by_task:
         if t not in tasks:
             tasks.append(t)
-    dev = bool(manifest.get("dev"))
+    dev = manifest.get("dev") or False
     refs = reference_scores(bench_dir, tasks, dev) if reference else {}
     rows, missing, max_diff = [], [], 0.0
     for t in tasks:
@@ -437,11 +443,15 @@ def agent_text(m: dict[str, Any]) -> str:
 
 def to_markdown(lb: Leaderboard) -> str:
     m = lb.manifest
-    title = f"# Leaderboard (dev split: no test row was read): {lb.bench_dir.name}" if lb.dev else \
+    title = f"# Leaderboard ({'far ' if lb.far else ''}dev split: no test row was read): {lb.bench_dir.name}" if lb.dev else \
         f"# Leaderboard (test rows: a release measurement): {lb.bench_dir.name}"
     what = ("R² = pooled R² on the **pseudo-test rows of the development split** (each task's validation fold 1, "
             "carved from its training rows; discovery ran on the rest), SLDBench's metric; the real test rows were "
-            "dropped at load. Judge method changes here." if lb.dev else
+            "dropped at load. Judge method changes here." if lb.dev and not lb.far else
+            "R² = pooled R² on the **pseudo-test rows of the far development split** (each task's validation fold 1, "
+            "carved from its training rows; fold 2's validation rows were dropped too, so discovery ran on the rows "
+            "two scale steps below the pseudo-test), SLDBench's metric; the real test rows were dropped at load. "
+            "The same pseudo-test rows as `--dev`, a longer reach." if lb.dev else
             "Test R² = pooled held-out R² (1 − NMSE), SLDBench's metric. A release measurement: methods are not "
             "changed in response to it (they are judged with `lawagent bench --dev`).")
     lines = [title, "",
@@ -584,7 +594,7 @@ def label(lb: Leaderboard) -> str:
     budget = [f"{m['max_candidates']}c" if m.get("max_candidates") is not None else "",
               f"{m['iterations']}it" if m.get("iterations") is not None else "",
               f"{m['time_per_cell']:g}s" if m.get("time_per_cell") is not None else ""]
-    return ("dev: " if lb.dev else "") + agent_text(m) + ", " + " ".join(b for b in budget if b)
+    return ("dev far: " if lb.far else "dev: " if lb.dev else "") + agent_text(m) + ", " + " ".join(b for b in budget if b)
 
 
 # -- compare ------------------------------------------------------------------
@@ -593,7 +603,7 @@ def label(lb: Leaderboard) -> str:
 def compare(a: Path, b: Path) -> tuple[list[dict[str, Any]], Leaderboard, Leaderboard]:
     """Per task: A and B mean and selected-seed R² and B − A, over the tasks either has; then the mean over common tasks."""
     la, lb_ = build_leaderboard(a, check=False), build_leaderboard(b, check=False)
-    if la.dev != lb_.dev:
+    if la.dev != lb_.dev:  # the near and far dev splits share their pseudo-test rows: those compare
         raise LawagentError(f"cannot compare {la.bench_dir.name} with {lb_.bench_dir.name}: one scores the development "
                             "split, the other the test rows")
     ra = {r.task: r for r in la.rows if r.r2}

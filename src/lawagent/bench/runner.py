@@ -41,6 +41,7 @@ from lawagent.bench.leaderboard import write_leaderboard
 from lawagent.errors import LawagentError
 from lawagent.executor import require as require_executor
 from lawagent.jsonio import write_json
+from lawagent.selection.dev import FAR
 
 # options that change a cell's result: a rerun under the same id must use the same ones
 _BINDING = ("proposer", "proposer_options", "time_per_cell", "iterations", "max_candidates", "batch_size", "dev")
@@ -60,7 +61,7 @@ class BenchConfig:
     workers: int = 0  # discovery's workers inside one cell
     jobs: int = 0  # cells at once; 0 = one per core
     proposer_options: dict[str, Any] = field(default_factory=dict)
-    dev: bool = False  # the development split: no test row is read
+    dev: bool | str = False  # the development split, no test row read: True (near) or "far" (selection.dev)
     executor: str = "local"  # "local" (processes here) or "ray" (tasks on a Ray cluster); never changes a cell
     address: str | None = None  # Ray: None starts an instance here, "auto" or host:port joins a cluster
     id: str = ""
@@ -73,7 +74,7 @@ class BenchConfig:
 
 def default_id(config: BenchConfig) -> str:
     """A name made of the options that matter, so rerunning the same command resumes it."""
-    parts = ["dev"] if config.dev else []
+    parts = [] if not config.dev else ["dev-far"] if config.dev == FAR else ["dev"]
     parts.append(config.proposer)
     model = config.proposer_options.get("model")
     if model:

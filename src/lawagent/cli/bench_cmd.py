@@ -8,15 +8,19 @@ import sys
 
 from lawagent.errors import LawagentError
 from lawagent.proposers.registry import OFFLINE
+from lawagent.selection.dev import dev_value
 from lawagent.peers.operon import DEFAULT_EVALUATIONS, HYBRID_EVALUATIONS
 
 EPILOG = """\
 Develop against --dev, publish test rows once:
   --dev drops every task's test rows as it is loaded and scores each cell on its
   validation fold 1 instead (discovery runs on the rest, with the same protocol one
-  step down). Judge method changes there. A benchmark without --dev reads the test
-  rows: a release measurement, published with its command and commit, never a
-  reason to change the method.
+  step down). Judge method changes there. --dev far asks a longer question on
+  the same pseudo-test rows: fold 2's validation rows are dropped too, so the
+  pseudo-test lies two scale steps beyond what discovery sees, as many real test
+  rows lie several steps out. A benchmark without --dev reads the test rows: a
+  release measurement, published with its command and commit, never a reason to
+  change the method.
 
 Every (task, seed) cell is an independent discovery run (no seed laws) written to
 <out>/bench-<id>/cells/<task>-s<seed>/. Finished cells are never rerun: run the same
@@ -32,6 +36,7 @@ parallel, one process per core (--jobs), each discovery run on one core (--worke
 examples:
   lawagent bench --dev --tasks all --seeds 3 --max-candidates 500
   lawagent bench --dev --tasks all --seeds 3 --max-candidates 500 --blocks generic
+  lawagent bench --dev far --tasks all --seeds 3 --max-candidates 500   (the pseudo-test two steps out)
   lawagent bench --tasks all --seeds 3 --max-candidates 500          (test rows: release only)
   lawagent bench --tasks sft_scaling_law,parallel_scaling_law --seeds 2 --time 10 --id quick
   lawagent bench --dev --tasks ./tasks-local/my_runs --seeds 3 --max-candidates 300   (your own task folder)
@@ -51,8 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "selection score) beside the reference law refit by lawagent and, on test rows, SLDBench's published numbers.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dev", action="store_true",
-                   help="the development split: drop the test rows, score on validation fold 1 (use this to develop)")
+    p.add_argument("--dev", nargs="?", const="near", choices=["near", "far"], default=None, metavar="far",
+                   help="the development split: drop the test rows, score on validation fold 1 (use this to "
+                   "develop); --dev far drops fold 2's validation rows too, so the pseudo-test lies two scale "
+                   "steps beyond what discovery sees")
     p.add_argument("--proposer", default="symbolic", choices=["symbolic", "llm", "hybrid", "hybrid-sr", "operon"],
                    help="who writes candidate laws (default symbolic: offline); operon = the symbolic-regression "
                    "engine Operon as a peer (pip install 'lawagent[sr]'), scored the same way; hybrid-sr = "
@@ -178,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         args.jobs = 1
     config = BenchConfig(proposer=args.proposer, tasks=tasks, seeds=list(range(args.seeds)), time_per_cell=args.time,
                          iterations=args.iterations, max_candidates=args.max_candidates, workers=args.workers,
-                         jobs=args.jobs, proposer_options=options, dev=args.dev, executor=args.executor,
+                         jobs=args.jobs, proposer_options=options, dev=dev_value(args.dev), executor=args.executor,
                          address=args.address, id=args.id or "", out=args.out)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     summary = run_bench(config, log=log)
