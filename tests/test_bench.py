@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -245,6 +246,37 @@ def test_dev_bench_reads_no_test_row(tmp_path, monkeypatch):
     run_bench(tiny)
     with pytest.raises(LawagentError, match="cannot compare"):
         compare(config.bench_dir, tiny.bench_dir)
+
+
+def test_far_dev_bench_scores_the_same_pseudo_test_rows_from_less_data(tmp_path, monkeypatch):
+    """--dev far: no test row read; the cell fits on fold 2's fit rows, scores fold 1's validation rows; it
+    compares with the near split (same rows), and a rerun must ask for the same split."""
+    from lawagent.task import Task
+
+    def no_test_rows(self):
+        if not self.dev:
+            raise AssertionError("a --dev far benchmark read a test row")
+        return real_test(self)
+
+    real_test = Task.test
+    monkeypatch.setattr(Task, "test", no_test_rows)
+    near = BenchConfig(proposer="symbolic", tasks=["parallel_scaling_law"], seeds=[0], time_per_cell=None,
+                       max_candidates=8, batch_size=8, jobs=1, workers=0, dev=True, out=str(tmp_path))
+    far = replace(near, dev="far")
+    assert not run_bench(far)["failures"] and far.id == "dev-far-symbolic-8c"
+    assert json.loads((far.bench_dir / "bench.json").read_text())["dev"] == "far"
+    md = (far.bench_dir / "leaderboard.md").read_text()
+    assert md.startswith("# Leaderboard (far dev split: no test row was read)") and "two scale steps" in md
+    final = json.loads((cell_dir(far.bench_dir, "parallel_scaling_law", 0) / "final.json").read_text())
+    # parallel: 36 training rows; fold 1 holds out 12 (the pseudo-test), fold 2 another 12: 12 left to fit on
+    assert final["task"]["dev"] == "far" and final["best"]["test"]["n_rows"] == 12
+    assert json.loads((cell_dir(far.bench_dir, "parallel_scaling_law", 0) / "config.json").read_text()
+                      )["task"]["dev"] == "far"
+    run_bench(near)
+    rows, _, _ = compare(near.bench_dir, far.bench_dir)
+    assert rows[0]["task"] == "parallel_scaling_law" and math.isfinite(rows[0]["b_mean"])
+    with pytest.raises(LawagentError, match="was started with dev='far'"):
+        run_bench(replace(far, dev=True))
 
 
 def test_a_killed_cell_process_does_not_fail_the_other_cells(tmp_path):

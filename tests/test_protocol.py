@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lawagent.errors import TaskError
+from lawagent.errors import LawagentError, TaskError
 from lawagent.holdout import parse_holdout
-from lawagent.selection.dev import dev_task
+from lawagent.selection.dev import dev_kind, dev_task, dev_value
 from lawagent.selection.protocol import Protocol, StepDown, protocol_for
 from lawagent.task import DataSplit, Task, list_tasks, load_task, task_from_csv
 
@@ -106,6 +106,36 @@ def test_dev_task_drops_the_test_rows_and_tests_on_fold_one(tasks: dict[str, Tas
     assert not (rows_key(dev.train(), t) | rows_key(dev.test(), t)) & rows_key(t.test(), t)
     # discovery on the dev task validates one step further down: fold 2 of the real task
     assert rows_key(protocol_for(dev).carve(dev.train()).val, t) == rows_key(p.folds(t.train())[1].val, t)
+
+
+def test_far_dev_task_keeps_the_pseudo_test_and_drops_the_next_fold(tasks: dict[str, Task]) -> None:
+    t = tasks["vocab_scaling_law"]
+    p = protocol_for(t)
+    near, far = dev_task(t, p), dev_task(t, p, "far")
+    f1, f2 = p.folds(t.train())
+    assert far.dev == "far" and near.dev is True
+    assert rows_key(far.test(), t) == rows_key(near.test(), t) == rows_key(f1.val, t)
+    assert rows_key(far.train(), t) == rows_key(f2.fit, t)  # fold 2's validation rows are nowhere
+    assert far.n_train + far.n_test + len(f2.val) == t.n_train
+    assert "two steps beyond" in far.split_description
+    # discovery on the far task validates one step below its own rows: fold 3 of the real task
+    f3 = p.carve(f2.fit)
+    assert rows_key(protocol_for(far).carve(far.train()).val, t) == rows_key(f3.val, t)
+
+
+def test_far_dev_task_needs_rows_for_two_folds(families: Path) -> None:
+    t = task_from_csv(families, ["N", "D"], ["loss"], group="family", holdout="N >= 1e10")
+    tiny = task_from_csv(families, ["N", "D"], ["loss"], group="family", holdout="N >= 1e8")
+    assert dev_task(t, protocol_for(t), "far").n_train > 0
+    with pytest.raises(TaskError, match="too few training rows for the far development split"):
+        dev_task(tiny, protocol_for(tiny), "far")
+
+
+def test_dev_kind_reads_what_runs_recorded() -> None:
+    assert [dev_kind(v) for v in (False, None, True, "near", "far")] == [None, None, "near", "near", "far"]
+    assert [dev_value(v) for v in (None, "near", "far", True)] == [False, True, "far", True]
+    with pytest.raises(LawagentError, match="unknown development split 'farther'"):
+        dev_kind("farther")
 
 
 # -- derived from a holdout rule ------------------------------------------------

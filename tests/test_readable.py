@@ -74,6 +74,29 @@ def test_redundant_parameters_fold_into_one():
     assert _relative_gap(pred, fitted.predict(train.X, train.groups)) <= 1e-8
 
 
+@pytest.mark.parametrize("task_name, formula, shown", [
+    # a log-linear exponent is a product of powers, its constant a coefficient; powers of one base join
+    ("moe_scaling_law",
+     "exp(a + b*log(dense_parameter_count) + c*log(num_experts) + d*log(dense_parameter_count)*log(num_experts))",
+     "A*dense_parameter_count**(beta + gamma*log(num_experts))*num_experts**alpha"),
+    ("lr_bsz_scaling_law", "E + exp(a + b*log(lr) + c*log(lr)**2 + d*log(bsz))",
+     "E + A*bsz**beta*lr**(alpha + gamma*log(lr))"),
+    # a function of a parameter found nowhere else is one parameter: B^4 and log(c) fold
+    ("obs_scaling_law", "A*log(tokens) + B**4*log(flops)**4 + log(c)",
+     "E + A*log(tokens/1e12) + B*log(flops)**4"),
+])
+def test_exponentials_of_logs_read_as_powers(task_name, formula, shown):
+    task = load_task(task_name)
+    train = task.train()
+    law = Law.parse(formula, task.features)
+    fitted = fit(law, train.X, train.y, train.groups, QUICK)
+    readable = readable_form(law, fitted.params_table(), train.X, train.groups)
+    assert readable.formula == shown
+    pred = predict(readable.law(task.features), readable.params, train.X, train.groups)
+    assert _relative_gap(pred, fitted.predict(train.X, train.groups)) <= 1e-8
+    assert "exp(" in readable.roles["A"]["from"] or "**4" in readable.roles["B"]["from"]
+
+
 @pytest.mark.parametrize("formula, features, reused", [
     ("A/(1 + (1/C)**C*(C + sft_data_size + D*log(sft_data_size))**C)", ["sft_data_size"], ["C"]),
     ("1 + a*log(num_experts) + (1 + num_experts)**d*log(dense_parameter_count**a)**f",

@@ -1,6 +1,6 @@
 """The readable form of a fitted law: what every law shown or exported is printed as.
 
-:func:`readable_form` simplifies, folds redundant parameters, writes large
+:func:`readable_form` simplifies, writes exponentials of logs as powers, folds redundant parameters, writes large
 features as ``(N/1e9)``, and names parameters by role
 (:mod:`~lawagent.readable.rewrite`, :mod:`~lawagent.readable.names`). Each
 step is an exact reparametrisation, and each is *checked*: the readable law,
@@ -25,7 +25,7 @@ from lawagent.jsonio import json_safe
 from lawagent.law.law import Law, TextPrinter
 from lawagent.readable.names import role_names
 from lawagent.readable.roles import odd_constructs, parameter_roles
-from lawagent.readable.rewrite import Rewrite, fold, normalise, simplify
+from lawagent.readable.rewrite import Rewrite, fold, normalise, powers, simplify
 
 CHECK_RTOL = 1e-9
 MIN_DECADES = 3  # features whose typical size is 1e3 or more (or 1e-3 or less) are written (x/1e9)
@@ -77,7 +77,7 @@ def readable_form(law: Law, params: Mapping[str, Mapping[str, float]], X: Mappin
     check = _Checker(law, params, X, groups, raw, targets)
     positive = {f for f in features if f in X and np.all(np.asarray(X[f], float) > 0)}
     rw = Rewrite.start(law.expressions, features)
-    for step in (lambda r: simplify(r, positive), fold):
+    for step in (lambda r: simplify(r, positive), powers, fold):
         rw = check.keep(rw, step(rw))
     for f in law.used_features:
         k = _decades(np.asarray(X[f], float)) if f in positive else 0

@@ -6,8 +6,10 @@ parameters. So a rewrite never refits anything: the readable law's values are
 computed, and its predictions equal the raw law's up to rounding.
 
 - :func:`simplify`: exact sympy identities (logs of powers, powers of products, numbers as rationals);
+- :func:`powers`: an exponential of a sum of logs is a product of powers
+  (``exp(a + b*log(N) + c*log(N)*log(D))`` -> ``exp(a)*N^(b + c*log(D))``);
 - :func:`fold`: a group of parameters that is one degree of freedom becomes one parameter
-  (``A*B*x`` -> ``A*x``, ``E + 1`` -> ``E``, ``A*1e9^-a`` -> ``A``);
+  (``A*B*x`` -> ``A*x``, ``E + 1`` -> ``E``, ``A*1e9^-a`` -> ``A``, ``exp(a)*x`` -> ``A*x``, ``B^4*x`` -> ``B*x``);
 - :func:`normalise`: a feature of magnitude ``10^k`` is written ``(x/1e9)``, the powers of ten
   absorbed into the parameters, so that fitted values are O(1).
 """
@@ -22,7 +24,7 @@ import sympy
 
 from lawagent.law.law import complexity, exact_numbers
 
-__all__ = ["Rewrite", "fold", "normalise", "simplify"]
+__all__ = ["Rewrite", "fold", "normalise", "powers", "simplify"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,60 @@ def simplify(rw: Rewrite, positive: set[str]) -> Rewrite:
 
 
 # ---------------------------------------------------------------------------
+# powers
+
+
+def powers(rw: Rewrite) -> Rewrite:
+    """``exp(a + b*log(N) + c*log(N)*log(D) + rest)`` -> ``exp(a) * N^b * N^(c*log(D)) * exp(rest)``.
+
+    What a log-linear fit in the exponent means, written as the literature
+    writes it: powers of the features (sympy joins powers of one base, so the
+    exponent reads ``N^(b + c*log(D))``). A term takes the first log of data
+    among its factors as its base (a power of a log gives up one factor); terms
+    without data become ``exp(a)``, which :func:`fold` makes a coefficient.
+    Exact where the logs' arguments are positive, which the readable form's
+    check confirms on the training rows.
+    """
+    return rw.with_exprs(tuple(_powers(e, rw) for e in rw.exprs))
+
+
+def _powers(expr: sympy.Expr, rw: Rewrite) -> sympy.Expr:
+    if not expr.args:
+        return expr
+    args = [_powers(a, rw) for a in expr.args]
+    expr = expr.func(*args) if args != list(expr.args) else expr
+    if not isinstance(expr, sympy.exp):
+        return expr
+    terms = sympy.Add.make_args(expr.args[0])
+    bases = [_log_base(t, rw) for t in terms]
+    if not any(b is not None for b, _ in bases):
+        return expr
+    factors, rest = [], []
+    for term, (base, exponent) in zip(terms, bases):
+        if base is not None:
+            factors.append(sympy.Pow(base, exponent))
+        elif rw.has_data(term):
+            rest.append(term)
+        else:
+            factors.append(sympy.exp(term))
+    if rest:
+        factors.append(sympy.exp(sympy.Add(*rest)))
+    return sympy.powsimp(sympy.Mul(*factors), combine="exp")  # N^b * N^(c*log(D)) -> N^(b + c*log(D))
+
+
+def _log_base(term: sympy.Expr, rw: Rewrite) -> tuple[sympy.Expr | None, sympy.Expr]:
+    """(u, e) with ``term == e*log(u)`` and ``u`` holding data, taking the first such log factor; else (None, 0)."""
+    factors = list(sympy.Mul.make_args(term))
+    for i, f in enumerate(factors):
+        log, k = (f.base, f.exp) if isinstance(f, sympy.Pow) else (f, sympy.Integer(1))
+        if not (isinstance(log, sympy.log) and rw.has_data(log.args[0]) and k.is_Integer and k > 0):
+            continue
+        others = factors[:i] + factors[i + 1:] + ([log ** (k - 1)] if k > 1 else [])
+        return log.args[0], sympy.Mul(*others)
+    return None, sympy.Integer(0)
+
+
+# ---------------------------------------------------------------------------
 # fold
 
 
@@ -152,11 +208,19 @@ def _fold_node(node: sympy.Expr, rw: Rewrite, counts, new) -> sympy.Expr:
 
 
 def _anchor(func, group: list[sympy.Expr], rw: Rewrite, counts) -> tuple[sympy.Symbol | None, str]:
-    """A parameter of the group that appears only there, as a plain argument (or its sign or inverse)."""
+    """A parameter of the group that appears only there, as a plain argument (or its sign or inverse);
+    failing that, one that is an argument's only parameter (``exp(a)``, ``B^4``, ``log(c)``): the argument
+    takes any value of its range by moving it alone."""
     for a in group:
         for candidate, form in ((a, "plain"), (-a, "plain"), (1 / a if func is sympy.Mul else None, "inv")):
             if candidate is not None and rw.is_parameter(candidate) and counts.get(candidate, 0) == 1:
                 return candidate, form
+    for a in group:
+        params = rw.parameters(a)
+        if len(params) == 1:
+            p = next(iter(params))
+            if counts.get(p, 0) == 1:
+                return p, "plain"
     return None, ""
 
 
