@@ -262,20 +262,29 @@ class Uncached(SymbolicProposer):
         return super()._genome(record)
 
 
-def test_the_proposers_memo_changes_no_proposal(tmp_path):
-    """Late in a run most children were made before; building each once must not change what is proposed."""
+def test_the_proposers_memo_changes_no_proposal(tmp_path, monkeypatch):
+    """Late in a run most children were made before; building each once must not change what is proposed,
+    nor must a memo that forgets its oldest entries (bounded, for long runs)."""
+    import lawagent.proposers.symbolic as symbolic
+
     task = load_task("parallel_scaling_law")
     recorded = Recording(SymbolicProposer(_info(task), seed=1))
     discover(task, proposer=recorded, iterations=4, out_dir=tmp_path, **FAST)
-    cached, uncached = SymbolicProposer(_info(task), seed=1), Uncached(_info(task), seed=1)
-    n_mutated = 0
-    for ctx in recorded.contexts:
-        a = cached.propose(replace(ctx, rng=np.random.default_rng([0, ctx.iteration])))
-        b = uncached.propose(replace(ctx, rng=np.random.default_rng([0, ctx.iteration])))
-        assert [(p.formulas, p.origin, p.bounds, p.initial) for p in a] == \
-               [(p.formulas, p.origin, p.bounds, p.initial) for p in b]
-        n_mutated += sum(not p.origin.startswith("symbolic:block") for p in a)
-    assert n_mutated >= 10 and len(cached._children) > 0
+
+    def replay(proposer: SymbolicProposer) -> list:
+        return [[(p.formulas, p.origin, p.bounds, p.initial)
+                 for p in proposer.propose(replace(ctx, rng=np.random.default_rng([0, ctx.iteration])))]
+                for ctx in recorded.contexts]
+
+    cached = SymbolicProposer(_info(task), seed=1)
+    a, b = replay(cached), replay(Uncached(_info(task), seed=1))
+    assert a == b
+    n_mutated = sum(not origin.startswith("symbolic:block") for batch in a for _, origin, _, _ in batch)
+    assert n_mutated >= 10 and len(cached._children) > 5
+    monkeypatch.setattr(symbolic, "MEMO_LIMIT", 5)
+    bounded = SymbolicProposer(_info(task), seed=1)
+    assert replay(bounded) == a
+    assert max(len(bounded._children), len(bounded._analyses), len(bounded._genomes)) == 5
 
 
 # -- workers: hangs and crashes are cut off, the pool goes on ------------------

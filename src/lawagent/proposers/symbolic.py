@@ -29,6 +29,9 @@ from lawagent.selection import rank
 
 Genome = list[Gene]  # one gene per target
 ATTEMPTS = 25  # children tried per wanted proposal before an iteration gives up
+# The memos below are caches (a value is a function of its key): the oldest entries go beyond this many,
+# so an hours-long run does not grow without bound; what is proposed is the same either way.
+MEMO_LIMIT = 50_000
 
 
 class SymbolicProposer:
@@ -142,7 +145,7 @@ class SymbolicProposer:
             bounds = self._bounds.get(record.formula, {})
             genome = [Gene(e, {k: v for k, v in bounds.items() if symbol(k) in e.free_symbols})
                       for e in law.expressions]
-        self._genomes[record.formula] = genome
+        _remember(self._genomes, record.formula, genome)
         return genome
 
     def _built(self, gene: Gene, t: int, choice: tuple, build: Callable[[], Gene | None]) -> Gene | None:
@@ -150,14 +153,14 @@ class SymbolicProposer:
         ``choice`` names the operator and every draw it made, so it determines the child."""
         key = (gene.expr, tuple(sorted(gene.bounds.items())), t) + choice
         if key not in self._children:
-            self._children[key] = build()
+            _remember(self._children, key, build())
         return self._children[key]
 
     def _analysis(self, name: str, expr: sympy.Expr, compute: Callable[[], object]):
         """What an operator reads off an expression before drawing (its nodes, roles, ...), computed once."""
         key = (name, expr)
         if key not in self._analyses:
-            self._analyses[key] = compute()
+            _remember(self._analyses, key, compute())
         return self._analyses[key]
 
     # -- evolution --------------------------------------------------------
@@ -441,3 +444,10 @@ def _initial_from(parent: CandidateRecord) -> dict[str, float]:
         if vals:
             out[p] = float(np.median(vals))
     return out
+
+
+def _remember(memo: dict, key, value) -> None:
+    """``memo[key] = value``, dropping the oldest entry once the memo holds :data:`MEMO_LIMIT`."""
+    if len(memo) >= MEMO_LIMIT:
+        del memo[next(iter(memo))]
+    memo[key] = value
