@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from lawagent.export.law_file import load_law_file
-from lawagent.bench.leaderboard import build_leaderboard, compare
+from lawagent.bench.leaderboard import build_leaderboard, compare, compare_markdown
 from lawagent.bench.published import PUBLISHED, SOURCES
 from lawagent.bench.layout import cell_dir
 from lawagent.bench.runner import BenchConfig, run_bench
 from lawagent.cli import main
 from lawagent.errors import LawagentError
 from lawagent.evaluate import parse_law
+from lawagent.machine import numeric_machine
 from lawagent.task import list_tasks, load_task
 
 DATA = Path(__file__).parent / "data"
@@ -273,8 +274,17 @@ def test_far_dev_bench_scores_the_same_pseudo_test_rows_from_less_data(tmp_path,
     assert json.loads((cell_dir(far.bench_dir, "parallel_scaling_law", 0) / "config.json").read_text()
                       )["task"]["dev"] == "far"
     run_bench(near)
-    rows, _, _ = compare(near.bench_dir, far.bench_dir)
+    rows, la, lb = compare(near.bench_dir, far.bench_dir)
     assert rows[0]["task"] == "parallel_scaling_law" and math.isfinite(rows[0]["b_mean"])
+    # each cell records its machine; a comparison across CPUs says that cells can differ by that alone
+    here = numeric_machine()
+    assert la.machines == lb.machines == [here] and f"ran on {here['cpu']}" in md
+    assert "Note:" not in compare_markdown(rows, la, lb)
+    summary_file = cell_dir(near.bench_dir, "parallel_scaling_law", 0) / "bench_cell.json"
+    summary = json.loads(summary_file.read_text())
+    summary_file.write_text(json.dumps(summary | {"machine": {**here, "simd": "AVX2"}}))
+    rows, la, lb = compare(near.bench_dir, far.bench_dir)
+    assert "Note: A ran on" in compare_markdown(rows, la, lb) and "another CPU" in compare_markdown(rows, la, lb)
     with pytest.raises(LawagentError, match="was started with dev='far'"):
         run_bench(replace(far, dev=True))
 

@@ -25,6 +25,7 @@ from typing import Any
 from lawagent.bench.layout import BENCH_FILE, CELL_FILE, FINAL, PEER, bench_task, cell_dir, is_finished
 from lawagent.errors import LawagentError
 from lawagent.jsonio import json_safe, write_json
+from lawagent.machine import numeric_machine
 from lawagent.records import LawRecord
 
 
@@ -60,6 +61,7 @@ def run_cell(bench_dir: str, task_name: str, seed: int, spec: dict[str, Any]) ->
         summary = summary_from_result(result, task_name, seed)
         summary["wall_seconds"] = time.perf_counter() - started  # search + final refit (this session, if resumed)
         summary["resumed"] = resume
+        summary["machine"] = numeric_machine()  # another CPU can give another cell (lawagent.machine)
     except LawagentError as err:
         summary = {"task": task_name, "seed": seed, "status": "failed", "error": str(err)}
     except Exception as err:  # a bug in a cell must not stop the other cells; keep the message
@@ -88,7 +90,7 @@ def _peer_cell(d: Path, task_name: str, seed: int, spec: dict[str, Any]) -> dict
         "complexity": mean_length(result), "val_r2": None, "selection_score": None, "train_r2": result.train.r2,
         "test": {k: result.test.as_dict().get(k) for k in ("r2", "group_r2", "nmse", "nmae", "failed", "message")},
         "n_evaluated": result.evaluations * len(result.lengths), "seconds": result.seconds,
-        "wall_seconds": result.seconds, "run_dir": str(d),
+        "wall_seconds": result.seconds, "run_dir": str(d), "machine": numeric_machine(),
     })
     write_json(d / CELL_FILE, summary)  # first: a cell counts as finished once final.json exists
     write_json(d / FINAL, {**result.as_dict(), "peer": "operon", "task": {"name": task.name, "dev": task.dev}})

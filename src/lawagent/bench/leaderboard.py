@@ -37,6 +37,7 @@ from lawagent.jsonio import write_json
 from lawagent.peers import operon
 from lawagent.errors import LawagentError
 from lawagent.selection.dev import FAR, dev_kind
+from lawagent import machine
 
 REFERENCE_FILE = "reference.json"
 
@@ -137,6 +138,16 @@ class Leaderboard:
     @property
     def dev(self) -> bool:
         return bool(self.manifest.get("dev"))
+
+    @property
+    def machines(self) -> list[dict[str, Any]]:
+        """The machines the cells ran on (each cell records its own; older cells did not)."""
+        out: list[dict[str, Any]] = []
+        for c in self.cells:
+            m = c.get("machine")
+            if m and m not in out:
+                out.append(m)
+        return out
 
     @property
     def far(self) -> bool:
@@ -457,7 +468,7 @@ def to_markdown(lb: Leaderboard) -> str:
     lines = [title, "",
              f"agent: **{agent_text(m)}**; budget: {_budget_text(m)}; seeds: "
              f"{', '.join(map(str, m.get('seeds', [])))}; lawagent {m.get('lawagent_version', '?')}; "
-             f"created {m.get('created', '?')}", "",
+             f"created {m.get('created', '?')}; {_machines_text(lb)}", "",
              what + " Failures count as −1; values below −1 are kept (SLDBench's leaderboard clips to [−1, 1]). "
              "± is the sample standard deviation over seeds. *selected* = the seed whose law has the best "
              "selection score (validation only), as a user with one run would pick it.", ""]
@@ -589,6 +600,27 @@ def cells_csv(lb: Leaderboard) -> str:
     return buf.getvalue()
 
 
+def _machines_text(lb: Leaderboard) -> str:
+    machines = lb.machines
+    if not machines:
+        return "machine not recorded"
+    if len(machines) == 1:
+        return f"ran on {machine.describe(machines[0])}"
+    return (f"cells ran on {len(machines)} kinds of machine ({'; '.join(machine.describe(x) for x in machines)}): "
+            "their numbers can differ by floating-point paths alone (lawagent.machine)")
+
+
+def _machine_note(la: Leaderboard, lb_: Leaderboard) -> str | None:
+    """A warning when the two runs' cells come from machines that compute differently."""
+    a, b = la.machines, lb_.machines
+    if not a or not b or (len(a) == len(b) == 1 and machine.same_machine(a[0], b[0])):
+        return None
+    return (f"Note: A ran on {'; '.join(machine.describe(x) for x in a)}, B on "
+            f"{'; '.join(machine.describe(x) for x in b)}. On another CPU the same seed can give another cell "
+            "(numpy's exp, log and power differ in the last bit, and the search amplifies it): differences "
+            "within the seed spread say nothing about the method.")
+
+
 def label(lb: Leaderboard) -> str:
     m = lb.manifest
     budget = [f"{m['max_candidates']}c" if m.get("max_candidates") is not None else "",
@@ -629,7 +661,9 @@ def compare(a: Path, b: Path) -> tuple[list[dict[str, Any]], Leaderboard, Leader
 
 
 def compare_markdown(rows: list[dict[str, Any]], la: Leaderboard, lb_: Leaderboard) -> str:
+    note = _machine_note(la, lb_)
     lines = [f"A = {la.bench_dir.name}: {label(la)}", f"B = {lb_.bench_dir.name}: {label(lb_)}", "",
+             *([note, ""] if note else []),
              "| task | A R² mean ± std | A selected | B R² mean ± std | B selected | Δ mean (B − A) | Δ selected | reference (ours) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
