@@ -31,7 +31,7 @@ FINAL = "final.json"
 
 
 def budget_kind(config: dict[str, Any]) -> str:
-    """'candidates', 'iterations' or 'evaluations' (the same on any machine for a seed), or 'time' (machine-dependent)."""
+    """'candidates', 'iterations' or 'evaluations' (the same for a seed on the same kind of machine), or 'time' (machine-dependent)."""
     if config.get("time_per_cell") is not None:
         return "time"
     if config.get("proposer") == PEER:

@@ -435,7 +435,7 @@ def _budget_text(m: dict[str, Any]) -> str:
     if m.get("time_per_cell") is not None:
         parts.append(f"{m['time_per_cell']:g} s")
     how = ("wall clock: cells depend on the machine and its load" if kind == "time"
-           else "a rerun with the same seeds reproduces every cell")
+           else "a rerun with the same seeds on the same kind of machine reproduces every cell")
     return f"{' / '.join(parts)} per cell ({kind} budget; {how})"
 
 

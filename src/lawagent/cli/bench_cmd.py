@@ -29,7 +29,8 @@ options, so it is the same). At the end it writes leaderboard.md, leaderboard.cs
 leaderboard.png and cells.csv into <out>/bench-<id>/.
 
 Budgets: --max-candidates N makes every cell reproducible (the same seed gives the
-same cell on any machine); --time S depends on the machine and its load. Cells run in
+same cell on the same kind of machine: another CPU can round exp/log/power differently in the
+last bit, which a search amplifies); --time S depends on the machine and its load. Cells run in
 parallel, one process per core (--jobs), each discovery run on one core (--workers 0);
 --executor ray runs each cell as a Ray task of one CPU on a cluster (docs/scale.md).
 
@@ -85,7 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "budget is given)")
     p.add_argument("--iterations", type=int, metavar="N", help="stop each cell after N iterations")
     p.add_argument("--max-candidates", type=int, metavar="N",
-                   help="stop each cell after N candidates: reproducible on any machine (use it for published runs)")
+                   help="stop each cell after N candidates: reproducible on the same kind of machine (use it for "
+                   "published runs)")
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="cells run at once (default: one per core)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="discovery worker processes inside each cell (default 0: in-process)")
