@@ -81,8 +81,6 @@ def _scores_text(card: LawCard) -> str:
     lines = ["scores:"]
     if sel:
         folds = ", ".join(number_text(v) for v in sel.get("fold_r2") or [])
-        if sel.get("reach_r2") is not None:
-            folds += f"; reach {number_text(sel['reach_r2'])}"
         lines.append(f"  selection score {number_text(sel.get('score'))} = mean validation R2 over the folds "
                      f"{number_text(sel.get('cv_r2'))} (folds {folds}) - probe {number_text(sel.get('probe'))}")
         if sel.get("why"):

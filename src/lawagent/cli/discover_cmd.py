@@ -220,8 +220,6 @@ def render(result) -> str:
                  f"; the law card: lawagent show {result.run_dir}")
     if sel:
         folds = ", ".join(_r2(v) for v in sel.get("fold_r2") or [])
-        if sel.get("reach_r2") is not None:
-            folds += f"; reach {_r2(sel['reach_r2'])}"
         lines.append(f"  {sel.get('why', '')}: selection score {_r2(sel.get('score'))} = mean fold R2 "
                      f"{_r2(sel.get('cv_r2'))} (folds {folds}) - probe {_r2(sel.get('probe'))}")
     groups = list(best.params.items())

@@ -20,7 +20,6 @@ from lawagent.executor import require as require_executor
 from lawagent.proposers.base import Proposer
 from lawagent.records import LawRecord
 from lawagent.runfolder import CONFIG, EQUATIONS, FINAL, STATE, RunDir, task_from_spec, task_spec
-from lawagent.selection import rank
 from lawagent.selection.protocol import DEFAULT_FOLDS, protocol_for
 from lawagent.selection.view import TrainView
 from lawagent.task import NO_GROUP, Task, load_task, task_from_csv
@@ -192,7 +191,7 @@ def discover(
         "budget": {"iterations": iterations, "max_candidates": max_candidates, "time_limit": time_limit},
         "seed": seed, "batch_size": batch_size, "validation": validation, "validation_fraction": validation_fraction,
         "validation_folds": validation_folds, "protocol": protocol.describe(), "top_k": top_k, "racing": racing,
-        "seed_laws": list(seed_laws), "workers": workers, "selection": rank.SCORE,
+        "seed_laws": list(seed_laws), "workers": workers,
     }
     if resume and not run_dir.exists():
         raise LawagentError(f"cannot resume: {run_dir.path} has no {CONFIG} (not a run folder)")
@@ -228,9 +227,8 @@ def _resumable(run_dir: RunDir, config: dict[str, Any], task: Task) -> dict[str,
     old.setdefault("validation_folds", 1)  # runs from before rolling-origin folds
     old.setdefault("validation", None)
     old.setdefault("racing", False)  # runs from before racing
-    old.setdefault("selection", "mean R2 over the folds, less the probe")  # runs from before the reach
     for key in ("seed", "batch_size", "validation", "validation_fraction", "validation_folds", "proposer",
-                "seed_laws", "racing", "selection"):
+                "seed_laws", "racing"):
         if old.get(key) != config[key]:
             raise LawagentError(f"cannot resume {run_dir.path}: it was run with {key}={old.get(key)!r}, "
                                 f"not {config[key]!r}")

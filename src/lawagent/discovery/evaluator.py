@@ -83,8 +83,7 @@ def evaluate_candidate(
 
     ``extra_folds`` are further (fit, validation) pairs one scale step down
     (:meth:`lawagent.selection.protocol.Protocol.folds`); their R² go to ``record.fold_r2``, and a
-    law that cannot be fitted or scored on one counts as R² = -1 there. The first one's fit also
-    scores ``val_split``, two steps out: ``record.reach_r2``. ``stage="screen"`` is the
+    law that cannot be fitted or scored on one counts as R² = -1 there. ``stage="screen"`` is the
     cheap first look of racing: fold 1 only, :data:`SCREEN_FIT`, a row subsample on big tasks. With
     ``limits`` (racing), a full evaluation stops after fold 1 (stage "fold1") when no later fold could
     make the law a finalist (:func:`lawagent.selection.rank.could_still_rank`).
@@ -133,12 +132,7 @@ def evaluate_candidate(
                 record.stage = FOLD1
             elif stage == FULL:
                 record.probe_violation = violation(result, fit_split, val_split)
-                for i, (f, v) in enumerate(extra_folds):
-                    # fold 2's fit also predicts fold 1's validation rows: the reach, two steps out
-                    scores = _fold_r2(law, f, [v, val_split] if i == 0 else [v], fit_options, options.deadline)
-                    record.fold_r2.append(scores[0])
-                    if i == 0:
-                        record.reach_r2 = scores[1]
+                record.fold_r2 = [_fold_r2(law, f, v, fit_options, options.deadline) for f, v in extra_folds]
             if val_scores.failed:
                 record.error = f"validation: {val_scores.message}"
             elif fit_scores.failed:
@@ -153,7 +147,6 @@ def evaluate_candidate(
     record.probe_violation = _stable(record.probe_violation)
     record.fit_r2 = _stable(record.fit_r2)
     record.fold_r2 = [_stable(v) for v in record.fold_r2]
-    record.reach_r2 = None if record.reach_r2 is None else _stable(record.reach_r2)
     record.params = {g: {k: _stable(v, nan=True) for k, v in ps.items()} for g, ps in record.params.items()}
     record.seconds = time.perf_counter() - start
     if options.deadline is not None and time.monotonic() > options.deadline:
@@ -197,21 +190,17 @@ def subsample(split: DataSplit, max_rows: int) -> DataSplit:
     return split.subset(keep)
 
 
-def _fold_r2(law: Law, fit_split: DataSplit, val_splits: Sequence[DataSplit], options: FitOptions,
-             deadline: float | None = None) -> list[float]:
-    """R² of one fit on ``fit_split`` on each of ``val_splits``; -1 where it cannot be fitted or scored."""
+def _fold_r2(law: Law, fit_split: DataSplit, val_split: DataSplit, options: FitOptions,
+             deadline: float | None = None) -> float:
     try:
         result = _fit(law, fit_split, options, deadline)
         if not result.ok:
-            return [-1.0] * len(val_splits)
-        out = []
-        for v in val_splits:
-            scores = score(v.y, result.predict(v.X, v.groups))
-            out.append(-1.0 if scores.failed or not math.isfinite(scores.r2) else float(scores.r2))
-        return out
+            return -1.0
+        scores = score(val_split.y, result.predict(val_split.X, val_split.groups))
     except (LawagentError, ArithmeticError, ValueError, TypeError, np.linalg.LinAlgError, RecursionError,
             MemoryError):
-        return [-1.0] * len(val_splits)
+        return -1.0
+    return -1.0 if scores.failed or not math.isfinite(scores.r2) else float(scores.r2)
 
 
 def _stable(value: float, nan: bool = False) -> float:

@@ -58,7 +58,6 @@ class CandidateRecord:
     key: str = ""  # canonical dedup key
     probe_violation: float = 0.0  # share of predictions past the validation range that leave the band or turn back
     fold_r2: list[float] = field(default_factory=list)  # R² on further validation folds, one scale step down each
-    reach_r2: float | None = None  # fold 2's fit scored on fold 1's validation rows (None: no second fold)
     penalty: int = 0  # parameters in two roles + odd constructs (lawagent.readable.roles.penalty)
     stage: str = "full"  # how far racing took it: "screen" (a cheap look), "fold1" (fold 1 fully fitted), "full"
 
@@ -74,13 +73,12 @@ class CandidateRecord:
     @property
     def cv_r2(self) -> float:
         """Validation R² averaged over the folds (:func:`lawagent.selection.rank.cv_r2`)."""
-        return rank.cv_r2(self.val_r2, self.fold_r2, self.reach_r2) if self.ok else -np.inf
+        return rank.cv_r2(self.val_r2, self.fold_r2) if self.ok else -np.inf
 
     @property
     def score(self) -> float:
         """The selection score (:func:`lawagent.selection.rank.selection_score`)."""
-        return (rank.selection_score(self.val_r2, self.fold_r2, self.probe_violation, self.reach_r2)
-                if self.ok else -np.inf)
+        return rank.selection_score(self.val_r2, self.fold_r2, self.probe_violation) if self.ok else -np.inf
 
 
 @dataclass

@@ -1,9 +1,8 @@
 """Which law wins: the selection score, the ranking, the finalists and the parsimony rule.
 
 One place decides. A candidate's *selection score* is its validation R²
-averaged over the rolling-origin folds and the *reach* (fold 2's fit scored on
-fold 1's validation rows: the law fitted two steps below them), each floored
-at −1 so one disastrous fold cannot hide the others, less the probe term: the share of its
+averaged over the rolling-origin folds (each fold floored at −1, so one
+disastrous fold cannot hide the others) less the probe term: the share of its
 predictions past the data that leave the plausible band or turn back
 (:mod:`lawagent.selection.probe`). Candidates rank by that score, then by
 simplicity, then by age. The law a run reports is the *simplest* one whose
@@ -36,8 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
 FOLD_FLOOR = -1.0
-# what the selection score averages, as run folders record it: a run ranked another way cannot be resumed
-SCORE = "mean R2 over the folds and the reach, less the probe"
 PARSIMONY_TOLERANCE = 0.1  # a simpler law may be up to 10% worse in selection NMSE
 MAX_FINALISTS = 10
 READABILITY_COST = 8  # nodes charged per parameter in two roles and per odd construct
@@ -56,27 +53,19 @@ class Ranked(Protocol):
     def score(self) -> float: ...
 
 
-def cv_r2(val_r2: float, fold_r2: Sequence[float], reach_r2: float | None = None) -> float:
-    """Validation R² over the folds: fold 1 (``val_r2``), the further ones and the reach (None: no second
-    fold), each floored at −1, averaged.
-
-    The reach asks the question a test split several steps out asks, inside the
-    training rows and at no extra fit: fold 2's fit predicts fold 1's validation
-    rows too. One step of validation rewards laws that are flexible at the edge
-    of the data; the reach rewards the ones that stay right further out
-    (measured with ``lawagent bench --dev far``, docs/benchmarks/DEVLOG.md).
-    """
+def cv_r2(val_r2: float, fold_r2: Sequence[float]) -> float:
+    """Validation R² over the folds: fold 1 (``val_r2``) and the further ones, each floored at −1, averaged."""
     if not math.isfinite(val_r2):
         return -math.inf
-    folds = [val_r2, *fold_r2, *([] if reach_r2 is None else [reach_r2])]
-    if len(folds) == 1:
+    if not fold_r2:
         return float(val_r2)
+    folds = [val_r2, *fold_r2]
     return sum(max(FOLD_FLOOR, v) if math.isfinite(v) else FOLD_FLOOR for v in folds) / len(folds)
 
 
-def selection_score(val_r2: float, fold_r2: Sequence[float], probe: float, reach_r2: float | None = None) -> float:
+def selection_score(val_r2: float, fold_r2: Sequence[float], probe: float) -> float:
     """What candidates are ranked by: :func:`cv_r2` less the probe's share of implausible extrapolations."""
-    return cv_r2(val_r2, fold_r2, reach_r2) - probe
+    return cv_r2(val_r2, fold_r2) - probe
 
 
 def cost(r: Ranked) -> int:
@@ -204,20 +193,13 @@ def could_still_win(screen_r2: float, complexity: int, limits: RaceLimits) -> bo
 
 
 def score_bound(val_r2: float, n_folds: int) -> float:
-    """The highest selection score a law with fold-1 R² ``val_r2`` can reach over ``n_folds`` folds
-    (the reach counting as one: :func:`n_scores`)."""
+    """The highest selection score a law with fold-1 R² ``val_r2`` can reach over ``n_folds`` folds."""
     return (max(FOLD_FLOOR, val_r2) + (n_folds - 1) * 1.0) / n_folds if math.isfinite(val_r2) else -math.inf
-
-
-def n_scores(n_folds: int) -> int:
-    """How many R² :func:`cv_r2` averages for a law validated on ``n_folds`` folds: the folds, and the reach
-    where there is a second fold."""
-    return n_folds + (1 if n_folds >= 2 else 0)
 
 
 def could_still_rank(val_r2: float, complexity: int, n_folds: int, limits: RaceLimits) -> bool:
     """Stage 2: whether a fully fitted fold 1 leaves the law any chance to be a finalist (exact, see race_limits)."""
-    bound = score_bound(val_r2, n_scores(n_folds))
+    bound = score_bound(val_r2, n_folds)
     if bound >= limits.top_score or bound >= limits.band:
         return True
     i = bisect.bisect_right(limits.complexity, complexity)
@@ -231,16 +213,14 @@ class Selection:
     score: float  # the selection score
     cv_r2: float  # validation R² averaged over the folds
     fold_r2: list[float] = field(default_factory=list)  # R² per fold, fold 1 first
-    reach_r2: float | None = None  # fold 2's fit on fold 1's validation rows (None: one fold)
     probe: float = 0.0  # share of implausible extrapolations, subtracted from cv_r2
     why: str = ""
     penalty: int = 0  # readability penalty charged as READABILITY_COST nodes each
     sanity_failures: int | None = None  # sanity checks failed (laws of the parsimony band only)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "cv_r2": self.cv_r2, "fold_r2": list(self.fold_r2), "reach_r2": self.reach_r2,
-                "probe": self.probe, "why": self.why, "penalty": self.penalty,
-                "sanity_failures": self.sanity_failures}
+        return {"score": self.score, "cv_r2": self.cv_r2, "fold_r2": list(self.fold_r2), "probe": self.probe,
+                "why": self.why, "penalty": self.penalty, "sanity_failures": self.sanity_failures}
 
 
 def explain(record: Any, best: Ranked, top_score: float, rank: int,
@@ -259,6 +239,5 @@ def explain(record: Any, best: Ranked, top_score: float, rank: int,
                    f"{parsimony_limit(top_score):.4f})")
     else:
         why = f"finalist {rank + 1}: by selection score"
-    return Selection(record.score, record.cv_r2, [record.val_r2, *record.fold_r2],
-                     getattr(record, "reach_r2", None), record.probe_violation, why,
+    return Selection(record.score, record.cv_r2, [record.val_r2, *record.fold_r2], record.probe_violation, why,
                      int(getattr(record, "penalty", 0) or 0), failures.get(record.id))
