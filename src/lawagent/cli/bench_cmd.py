@@ -8,7 +8,7 @@ import sys
 
 from lawagent.errors import LawagentError
 from lawagent.proposers.registry import OFFLINE
-from lawagent.selection.dev import dev_value
+from lawagent.selection.dev import DEV_SPLITS, NEAR, dev_value
 from lawagent.peers.operon import DEFAULT_EVALUATIONS, HYBRID_EVALUATIONS
 
 EPILOG = """\
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "selection score) beside the reference law refit by lawagent and, on test rows, SLDBench's published numbers.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dev", nargs="?", const="near", choices=["near", "far"], default=None, metavar="far",
+    p.add_argument("--dev", nargs="?", const=NEAR, choices=DEV_SPLITS, default=None, metavar="far",
                    help="the development split: drop the test rows, score on validation fold 1 (use this to "
                    "develop); --dev far drops fold 2's validation rows too, so the pseudo-test lies two scale "
                    "steps beyond what discovery sees")

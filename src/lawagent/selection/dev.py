@@ -65,8 +65,9 @@ def dev_task(task: Task, protocol: Protocol, kind: str = NEAR) -> Task:
         inner = np.flatnonzero(~mask)
         gap, gap_rule = protocol.validation_mask(train.subset(inner))
         if not gap.any() or gap.sum() > (~gap).sum():
-            raise TaskError(f"task {task.name!r} has too few training rows for the far development split "
-                            f"(validation fold 2, {gap_rule}, would leave {int((~gap).sum())} rows to fit on); "
+            why = (f"its second validation fold ({gap_rule}) holds no row" if not gap.any() else
+                   f"its second validation fold ({gap_rule}) would leave {int((~gap).sum())} rows to fit on")
+            raise TaskError(f"task {task.name!r} has too few training rows for the far development split: {why}; "
                             "use the near one (--dev)")
         keep = np.ones(len(train), dtype=bool)
         keep[inner[gap]] = False
