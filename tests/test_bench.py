@@ -220,17 +220,26 @@ def test_llm_bench_reports_tokens_and_the_share_of_laws_that_parsed(tmp_path):
     assert 2 * int(cell["llm_laws_parsed"]) == int(cell["llm_laws"]) >= 2
 
 
-def test_dev_bench_reads_no_test_row(tmp_path, monkeypatch):
-    """--dev: every cell, the reference and the recompute check run on the development split."""
+@pytest.fixture()
+def no_test_rows(monkeypatch):
+    """Task.test fails on a task that is not a development split; yields the real Task.test."""
     from lawagent.task import Task
 
-    def no_test_rows(self):
+    real_test = Task.test
+
+    def dev_only(self):
         if not self.dev:
             raise AssertionError("a --dev benchmark read a test row")
         return real_test(self)
 
-    real_test = Task.test
-    monkeypatch.setattr(Task, "test", no_test_rows)
+    monkeypatch.setattr(Task, "test", dev_only)
+    return real_test
+
+
+def test_dev_bench_reads_no_test_row(tmp_path, monkeypatch, no_test_rows):
+    """--dev: every cell, the reference and the recompute check run on the development split."""
+    from lawagent.task import Task
+
     config = BenchConfig(proposer="symbolic", tasks=["parallel_scaling_law"], seeds=[0], time_per_cell=None,
                          max_candidates=8, batch_size=8, jobs=1, workers=0, dev=True, out=str(tmp_path),
                          proposer_options={"blocks": "generic"})
@@ -242,25 +251,16 @@ def test_dev_bench_reads_no_test_row(tmp_path, monkeypatch):
     final = json.loads((cell_dir(config.bench_dir, "parallel_scaling_law", 0) / "final.json").read_text())
     assert final["task"]["dev"] is True and final["best"]["test"]["n_rows"] == 12  # validation fold 1 of 36 rows
     # a dev benchmark and a test-row one score different rows: no side by side
-    monkeypatch.setattr(Task, "test", real_test)
+    monkeypatch.setattr(Task, "test", no_test_rows)  # the real one
     tiny = replace(config, dev=False, id="t", proposer_options={})
     run_bench(tiny)
     with pytest.raises(LawagentError, match="cannot compare"):
         compare(config.bench_dir, tiny.bench_dir)
 
 
-def test_far_dev_bench_scores_the_same_pseudo_test_rows_from_less_data(tmp_path, monkeypatch):
+def test_far_dev_bench_scores_the_same_pseudo_test_rows_from_less_data(tmp_path, no_test_rows):
     """--dev far: no test row read; the cell fits on fold 2's fit rows, scores fold 1's validation rows; it
     compares with the near split (same rows), and a rerun must ask for the same split."""
-    from lawagent.task import Task
-
-    def no_test_rows(self):
-        if not self.dev:
-            raise AssertionError("a --dev far benchmark read a test row")
-        return real_test(self)
-
-    real_test = Task.test
-    monkeypatch.setattr(Task, "test", no_test_rows)
     near = BenchConfig(proposer="symbolic", tasks=["parallel_scaling_law"], seeds=[0], time_per_cell=None,
                        max_candidates=8, batch_size=8, jobs=1, workers=0, dev=True, out=str(tmp_path))
     far = replace(near, dev="far")

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lawagent.errors import LawagentError
-from lawagent.selection.dev import dev_kind, dev_task
-from lawagent.selection.protocol import protocol_for
+from lawagent.selection.dev import as_recorded
 from lawagent.task import Task, load_task
 
 PEER = "operon"  # a cell of the symbolic-regression peer (lawagent.peers.operon), not a discovery run
@@ -42,9 +41,7 @@ def budget_kind(config: dict[str, Any]) -> str:
 def bench_task(name: str, dev: bool | str) -> Task:
     """The task a cell runs on (a bundled name or a task folder), or its development split (test rows dropped
     at load): ``dev`` as recorded in bench.json, False, True (the near split) or "far"."""
-    task = load_task(name)
-    kind = dev_kind(dev)
-    return dev_task(task, protocol_for(task), kind) if kind else task
+    return as_recorded(load_task(name), dev)
 
 
 def is_finished(d: Path) -> bool:

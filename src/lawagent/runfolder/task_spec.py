@@ -55,10 +55,9 @@ def task_from_spec(spec: Any, where: str = "config.json", log: Callable[[str], N
     else:
         raise LawagentError(f"{where}: the run names an unknown task source {source!r}")
     if spec.get("dev"):
-        from lawagent.selection.dev import dev_kind, dev_task
-        from lawagent.selection.protocol import protocol_for
+        from lawagent.selection.dev import as_recorded
 
-        task = dev_task(task, protocol_for(task), dev_kind(spec["dev"]))
+        task = as_recorded(task, spec["dev"])
     return task
 
 

@@ -22,10 +22,10 @@ from dataclasses import replace
 import numpy as np
 
 from lawagent.errors import LawagentError, TaskError
-from lawagent.selection.protocol import Protocol
+from lawagent.selection.protocol import Protocol, protocol_for
 from lawagent.task import Task
 
-__all__ = ["DEV_SPLITS", "FAR", "NEAR", "dev_kind", "dev_task", "dev_value"]
+__all__ = ["DEV_SPLITS", "FAR", "NEAR", "as_recorded", "dev_kind", "dev_task", "dev_value"]
 
 NEAR, FAR = "near", "far"
 DEV_SPLITS = (NEAR, FAR)
@@ -83,3 +83,10 @@ def dev_task(task: Task, protocol: Protocol, kind: str = NEAR) -> Task:
         holdout=rule if protocol.template is not None else None,
         split_description=description,
     )
+
+
+def as_recorded(task: Task, dev: object) -> Task:
+    """``task`` as a run or benchmark recorded it: itself, or its development split (``dev`` as recorded:
+    False, True for the near split, "far"), with the task's own validation protocol."""
+    kind = dev_kind(dev)
+    return dev_task(task, protocol_for(task), kind) if kind else task
