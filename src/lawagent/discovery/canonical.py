@@ -44,7 +44,7 @@ def _canonical_key(law: Law) -> str:
     params = _params(exprs, features)
     order = _order(exprs, params)
     names = {p: f"_c{i}" for i, p in enumerate(order)}
-    text = " ; ".join(_shape(e, names) for e in exprs)
+    text = " ; ".join(("log: " if t in law.log_fitted else "") + _shape(e, names) for t, e in enumerate(exprs))
     bounds = sorted((names[k], lo, hi) for k, (lo, hi) in law.bounds.items() if k in names)
     if bounds:
         text += " | bounds " + repr(bounds)

@@ -40,7 +40,7 @@ def numpy_function(law: Law, fname: str = "_law") -> tuple[list[str], list[str],
     param_args = [p if safe_name(p) else f"_p{j}" for j, p in enumerate(law.parameters)]
     rename = {sympy.Symbol(old): sympy.Symbol(new)
               for old, new in [*zip(law.used_features, feature_args), *zip(law.parameters, param_args)]}
-    exprs = [e.xreplace(rename) for e in law.expressions]
+    exprs = [e.xreplace(rename) for e in law.outputs]
     subexprs, reduced = sympy.cse(exprs, symbols=sympy.numbered_symbols("_t"))
     printer = NumPyPrinter({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
     body = [f"{sym} = {printer.doprint(e)}" for sym, e in subexprs]

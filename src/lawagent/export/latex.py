@@ -40,7 +40,7 @@ def to_latex(record: LawRecord, group: str | None = None, *, digits: int = 4, ta
     law, names = _latex_law(record)
     groups = list(record.params) if group == "all" else ([] if group is None else [group])
     blocks = []
-    blocks.append(_latex_equations(record, law.expressions, names, None, equation_env))
+    blocks.append(_latex_equations(record, law.outputs, names, None, equation_env))
     for g in groups:
         values = {k: _round(v, digits) for k, v in group_values(record, g).items()}
         blocks.append(_latex_equations(record, law.with_values(values), names, g, equation_env))

@@ -15,7 +15,8 @@ def to_sldbench(record: LawRecord, meta: Mapping[str, Any] | None = None, n_star
 
     data_points is (N, F) in the task's feature order; params is a 1-D array in
     PARAMETERS order (shared across targets; the prediction is (N,) for one
-    target, (N, T) for several). The fit is scipy least_squares from several
+    target, (N, T) for several). The fit is scipy least_squares (on the log of a
+    target the law was fitted to the log of) from several
     starts; the first starts are this law's fitted values (one vector per group
     of the run, the one closest to the data first), so the program reproduces
     lawagent's fit on the same rows.
@@ -49,6 +50,7 @@ PARAMETERS = {py_literal(params)}
 USED_COLUMNS = {py_literal(used_idx)}  # columns of data_points the law uses
 LOWER = {py_literal(lower)}
 UPPER = {py_literal(upper)}
+LOG_FITTED = {py_literal(list(law.log_fitted))}  # targets whose law was fitted to their log ("log(y) = ...")
 N_STARTS = {int(n_starts)}
 MAX_NFEV = 2000
 
@@ -82,19 +84,28 @@ def scaling_law_func(data_points, params):
     return cols[0].copy() if len(cols) == 1 else numpy.column_stack(cols)
 
 
+def _fitted(values):
+    """What the fit compares: the values, and the log of those of the LOG_FITTED targets."""
+    v = numpy.array(values, dtype=float)
+    with numpy.errstate(all="ignore"):
+        for t in LOG_FITTED:
+            v[:, t] = numpy.log(v[:, t])
+    return v
+
+
 def fit_scaling_law(data_points, loss_values):
-    """Least-squares fit of PARAMETERS to the rows; returns a 1-D array."""
+    """Least-squares fit of PARAMETERS to the rows (to their log for LOG_FITTED targets); returns a 1-D array."""
     X = _matrix(data_points)
-    y = numpy.asarray(loss_values, dtype=float).reshape(X.shape[0], -1)
+    y = _fitted(numpy.asarray(loss_values, dtype=float).reshape(X.shape[0], -1))
     lo, hi = numpy.array(LOWER), numpy.array(UPPER)
-    big = 1e6 * (1.0 + numpy.abs(y).max())
+    big = 1e6 * (1.0 + numpy.abs(y[numpy.isfinite(y)]).max(initial=0.0))
 
     def residuals(p):
-        r = (scaling_law_func(X, p).reshape(y.shape) - y).ravel()
+        r = (_fitted(scaling_law_func(X, p).reshape(y.shape)) - y).ravel()
         return numpy.where(numpy.isfinite(r), r, big)
 
     def cost(p):
-        r = (scaling_law_func(X, p).reshape(y.shape) - y).ravel()
+        r = (_fitted(scaling_law_func(X, p).reshape(y.shape)) - y).ravel()
         return float(r @ r) if numpy.isfinite(r).all() else numpy.inf
 
     rng = numpy.random.default_rng(0)

@@ -11,7 +11,7 @@ from lawagent.records import LawRecord
 def to_sympy(record: LawRecord, group: str | None = None) -> sympy.Expr | list[sympy.Expr]:
     """The law as sympy (one expression, or a list for multi-target laws); ``group`` substitutes its values."""
     law = record.law()
-    exprs = law.with_values(group_values(record, group)) if group is not None else law.expressions
+    exprs = law.with_values(group_values(record, group)) if group is not None else law.outputs
     return exprs[0] if len(exprs) == 1 else list(exprs)
 
 

@@ -24,7 +24,8 @@ import numpy as np
 
 from lawagent.fit.transforms import U_LIMIT, Transform
 from lawagent.law.compile import CompiledLaw, compile_law
-from lawagent.law.law import Law
+from lawagent.errors import FitError
+from lawagent.law.law import LOG_TARGET, Law
 
 
 @dataclass(frozen=True)
@@ -143,17 +144,20 @@ def fit(
     """Fit ``law`` separately on every group's rows of (X, y)."""
     options = options or FitOptions()
     start = time.perf_counter()
-    compiled = compile_law(law)
-    y = np.asarray(y, dtype=float).reshape(len(groups), -1)
+    compiled = compile_law(law)  # the predictions
+    form = law.fit_form  # what is fitted: the right-hand sides, log-fitted ones to log y
+    fitted = compile_law(form)
+    y = _fitted_target(law, np.asarray(y, dtype=float).reshape(len(groups), -1))
     groups = np.asarray(groups, dtype=object)
     names = list(dict.fromkeys(groups.tolist()))
     deadline = start + options.time_limit
     fits = {name: GroupFit(name, {}, {}, 0.0, int((groups == name).sum()), True, 0) for name in names}
-    for targets in _target_components(compiled):
-        sub_law = law if len(targets) == compiled.n_targets else Law(
-            tuple(law.expressions[t] for t in targets), law.features, _subset(law.bounds, law, targets), dict(law.initial)
+    for targets in _target_components(fitted):
+        sub_law = form if len(targets) == fitted.n_targets else Law(
+            tuple(form.expressions[t] for t in targets), form.features, _subset(form.bounds, form, targets),
+            dict(form.initial)
         )
-        sub = compile_law(sub_law) if sub_law is not law else compiled
+        sub = compile_law(sub_law) if sub_law is not form else fitted
         with np.errstate(all="ignore"):
             problem = _Problem(sub, X, y[:, targets], groups, names, options)
             parts = problem.solve(deadline)
@@ -167,6 +171,20 @@ def fit(
             merged.message = merged.message or part.message
     ordered = {name: _ordered(fits[name], compiled.parameters) for name in names}
     return FitResult(law, ordered, time.perf_counter() - start, compiled)
+
+
+def _fitted_target(law: Law, y: np.ndarray) -> np.ndarray:
+    """The target the fitter fits: its log for a log-fitted target (which must then be positive)."""
+    if not law.log_fitted:
+        return y
+    y = y.copy()
+    for t in law.log_fitted:
+        bad = ~(y[:, t] > 0)
+        if bad.any():
+            raise FitError(f"'{LOG_TARGET.strip()} ...' fits the log of the target, but {int(bad.sum())} of its "
+                           f"{len(y)} rows are not positive (first: {float(y[bad, t][0]):g}); write the law for y itself")
+        y[:, t] = np.log(y[:, t])
+    return y
 
 
 def _ordered(g: GroupFit, order: Sequence[str]) -> GroupFit:

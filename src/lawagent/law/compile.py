@@ -36,7 +36,7 @@ class CompiledLaw:
 
     @property
     def n_targets(self) -> int:
-        return len(self.law.expressions)
+        return len(self.law.outputs)
 
     def values(self, X: Sequence[np.ndarray], P: Sequence[np.ndarray]) -> ArrayList:
         """Values per target (no derivative is computed)."""
@@ -109,7 +109,7 @@ def forget_compiled() -> None:
 
 @lru_cache(maxsize=4096)
 def _compile_cached(law: Law) -> CompiledLaw:  # a Law hashes by identity
-    tape = Tape(law.expressions, law.used_features, law.parameters)
+    tape = Tape(law.outputs, law.used_features, law.parameters)
     bounded = {i for i, p in enumerate(law.parameters) if p in law.bounds}
     linear = tuple(law.parameters[i] for i in tape.linear_parameters(bounded))
     return CompiledLaw(law, law.used_features, law.parameters, linear, tape.run)

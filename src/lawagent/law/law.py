@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Iterable, Mapping, Sequence
@@ -49,12 +50,19 @@ class Law:
     Build one with :meth:`parse` from text, or :meth:`from_sympy` from expressions.
     ``bounds`` and ``initial`` follow lmfit: named parameters with optional
     box constraints and starting values.
+
+    A target written ``log(y) = g`` (its index in ``log_fitted``) is a fitted
+    target transform: ``g`` is fitted to the log of the target, so every row's
+    error counts relative to its size, and the law predicts ``exp(g)``.
+    ``expressions`` hold the right-hand sides as written; :attr:`outputs` are
+    the predictions, what everything but the fitter evaluates.
     """
 
     expressions: tuple[sympy.Expr, ...]
     features: tuple[str, ...]
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     initial: dict[str, float] = field(default_factory=dict)
+    log_fitted: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.expressions:
@@ -66,6 +74,8 @@ class Law:
             lo, hi = self.bounds[name]
             if not lo < hi:
                 raise FormulaError(f"bound for {name!r} is empty: {lo} >= {hi}")
+        if any(t not in range(len(self.expressions)) for t in self.log_fitted):
+            raise FormulaError(f"log_fitted {self.log_fitted} names a target the law does not have")
         for name, value in self.initial.items():
             if not math.isfinite(value):
                 raise FormulaError(f"initial value of {name!r} is not finite")
@@ -120,15 +130,17 @@ class Law:
             return symbol(name)
 
         def build() -> "Law":
-            exprs = []
+            exprs, logs = [], []
             for i, part in enumerate(texts):
-                part = _strip_lhs(part, targets[i] if targets else None)
+                part, log = _strip_lhs(part, targets[i] if targets else None)
+                if log:
+                    logs.append(i)
                 try:
                     exprs.append(parse_expression(part, make))
                 except FormulaError as err:
                     where = f" (formula {i + 1}, for {targets[i]})" if targets and len(targets) > 1 else ""
                     raise FormulaError(f"{err}{where}") from None
-            law = cls(tuple(exprs), features, dict(bounds or {}), dict(initial or {}))
+            law = cls(tuple(exprs), features, dict(bounds or {}), dict(initial or {}), tuple(logs))
             law.validate(budget)
             return law
 
@@ -167,6 +179,16 @@ class Law:
     def n_parameters(self) -> int:
         return len(self.parameters)
 
+    @cached_property
+    def outputs(self) -> tuple[sympy.Expr, ...]:
+        """What the law predicts per target: ``exp`` of a log-fitted target's right-hand side."""
+        return tuple(sympy.exp(e) if t in self.log_fitted else e for t, e in enumerate(self.expressions))
+
+    @cached_property
+    def fit_form(self) -> "Law":
+        """The law the fitter fits: the right-hand sides, each to its target or to the log of it."""
+        return replace(self, log_fitted=()) if self.log_fitted else self
+
     def validate(self, budget: int | None = None) -> None:
         """Raise FormulaError if the law breaks the language's rules or the budget."""
         if self.complexity > MAX_COMPLEXITY:
@@ -189,7 +211,8 @@ class Law:
     # -- text -------------------------------------------------------------
     def texts(self) -> list[str]:
         """Round-trippable text in the law language, one formula per target."""
-        return [to_text(e) for e in self.expressions]
+        return [LOG_TARGET + to_text(e) if t in self.log_fitted else to_text(e)
+                for t, e in enumerate(self.expressions)]
 
     def text(self) -> str:
         """Round-trippable text in the law language (`; ` between targets)."""
@@ -202,9 +225,9 @@ class Law:
         return f"Law({self.text()!r}, parameters={list(self.parameters)})"
 
     def with_values(self, values: Mapping[str, float]) -> tuple[sympy.Expr, ...]:
-        """The expressions with parameter values substituted."""
+        """The predictions (:attr:`outputs`) with parameter values substituted."""
         subs = {symbol(k): sympy.Float(v) for k, v in values.items()}
-        return tuple(e.xreplace(subs) for e in self.expressions)
+        return tuple(e.xreplace(subs) for e in self.outputs)
 
 
 class TextPrinter(sympy.printing.str.StrPrinter):
@@ -251,12 +274,24 @@ def to_text(expr: sympy.Expr) -> str:
     return _PRINTER.doprint(expr).replace("Min(", "min(").replace("Max(", "max(").replace("Abs(", "abs(")
 
 
-def _strip_lhs(text: str, target: str | None) -> str:
-    """Accept 'target = ...', 'L = ...' or 'y = ...' prefixes that people and LLMs write."""
+# How a log-fitted target's formula starts when printed (any target name is read: 'log(loss) = ...').
+LOG_TARGET = "log(y) = "
+_LOG_LHS = re.compile(r"\s*log\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*")
+
+
+def _strip_lhs(text: str, target: str | None) -> tuple[str, bool]:
+    """Accept 'target = ...', 'L = ...' or 'y = ...' prefixes that people and LLMs write; and
+    'log(target) = ...', a fitted target transform. Returns the right-hand side and whether it is of the log."""
     head, sep, rest = text.partition("=")
-    if sep and head.strip() in {target, "L", "y", "loss", "f"} and "=" not in rest:
-        return rest
-    return text
+    if not sep or "=" in rest:
+        return text, False
+    names = {target, "L", "y", "loss", "f"}
+    if head.strip() in names:
+        return rest, False
+    log = _LOG_LHS.fullmatch(head)
+    if log and log.group(1) in names:
+        return rest, True
+    return text, False
 
 
 @lru_cache(maxsize=16384)

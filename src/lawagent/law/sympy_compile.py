@@ -22,12 +22,12 @@ def compile_law_sympy(law: Law) -> CompiledLaw:
     # lambdify needs identifiers; names like `lambda` are not, so rename all.
     # With abs() present, real symbols make d|p|/dp = sign(p) rather than an
     # unprintable Derivative(re(p)); they slow sympy down, so only then.
-    real = any(e.has(sympy.Abs) for e in law.expressions)
+    real = any(e.has(sympy.Abs) for e in law.outputs)
     xs = [sympy.Symbol(f"_x{i}", real=real) for i in range(len(used))]
     ps = [sympy.Symbol(f"_p{j}", real=real) for j in range(len(params))]
     rename = {sympy.Symbol(n): s for n, s in zip(used, xs)}
     rename.update({sympy.Symbol(n): s for n, s in zip(params, ps)})
-    exprs = [e.xreplace(rename) for e in law.expressions]
+    exprs = [e.xreplace(rename) for e in law.outputs]
     jac = [[sympy.diff(e, p) for p in ps] for e in exprs]
     flat_jac = [d for row in jac for d in row]
     both = sympy.lambdify(xs + ps, exprs + flat_jac, modules="numpy", cse=True)

@@ -32,7 +32,6 @@ from typing import Any, Callable
 
 from lawagent.errors import LawagentError
 from lawagent.jsonio import write_json
-from lawagent.law.law import to_text
 from lawagent.llm import answers, prompts
 from lawagent.llm.accounting import Budget, Usage
 from lawagent.llm.cache import TRANSCRIPT_FILE, ResponseCache, cache_key
@@ -277,7 +276,7 @@ class LLMProposer:
         for c in candidates:
             if c.ok and c.law is not None:
                 try:
-                    formulas = tuple(to_text(e) for e in c.law.expressions)
+                    formulas = tuple(c.law.texts())
                 except (ValueError, TypeError, RecursionError) as err:
                     c.law, c.error = None, f"could not be printed ({type(err).__name__})"
                     bad.append(c)

@@ -22,7 +22,7 @@ import sympy
 from lawagent.errors import LawagentError
 from lawagent.fit.fitter import predict
 from lawagent.jsonio import json_safe
-from lawagent.law.law import Law, TextPrinter
+from lawagent.law.law import LOG_TARGET, Law, TextPrinter
 from lawagent.readable.names import role_names
 from lawagent.readable.roles import odd_constructs, parameter_roles
 from lawagent.readable.rewrite import Rewrite, fold, normalise, powers, simplify
@@ -76,7 +76,7 @@ def readable_form(law: Law, params: Mapping[str, Mapping[str, float]], X: Mappin
     raw = predict(law, params, X, groups)
     check = _Checker(law, params, X, groups, raw, targets)
     positive = {f for f in features if f in X and np.all(np.asarray(X[f], float) > 0)}
-    rw = Rewrite.start(law.expressions, features)
+    rw = Rewrite.start(law.outputs, features)
     for step in (lambda r: simplify(r, positive), powers, fold):
         rw = check.keep(rw, step(rw))
     for f in law.used_features:
@@ -87,7 +87,7 @@ def readable_form(law: Law, params: Mapping[str, Mapping[str, float]], X: Mappin
                 rw = check.keep(rw, scaled)
     readable = _named(rw, law, params, targets)
     if not check.passes(readable):
-        readable = _named(Rewrite.start(law.expressions, features), law, params, targets)
+        readable = _named(Rewrite.start(law.outputs, features), law, params, targets)
         if not check.passes(readable):  # renaming alone cannot change a prediction: a bug if it does
             raise LawagentError(f"readable form of {law.text()!r} does not reproduce the law")
     return readable
@@ -143,7 +143,9 @@ def _named(rw: Rewrite, law: Law, params: Mapping[str, Mapping[str, float]], tar
     rename = {sympy.Symbol(old): sympy.Symbol(new) for old, new in names.items()}
     exprs = tuple(e.xreplace(rename) for e in rw.exprs)
     printer = _Printer(rw.scaled)
-    formulas = [printer.doprint(e) for e in exprs]
+    # a law fitted to log y stays one (its readable form is fitted as it was): log(y) = log(<the prediction>)
+    formulas = [f"{LOG_TARGET}log({printer.doprint(e)})" if t in law.log_fitted else printer.doprint(e)
+                for t, e in enumerate(exprs)]
     originals = [sympy.Symbol(p) for p in law.parameters]
     value_fns = {names[p.name]: sympy.lambdify(originals, formula, modules="math")
                  for p, formula in rw.values.items()}
