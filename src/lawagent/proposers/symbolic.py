@@ -6,7 +6,8 @@ over the task's features, then evolves the population it is
 shown: mutate a subtree, insert or drop a term, tie parameters of one role or untie them,
 swap a feature for its log, cross over terms between parents, simplify, and
 separate a parameter that plays two roles into two (the readable form; such
-parents are picked less often, see :func:`fitness`).
+parents are picked less often, see :func:`fitness`), and, where the target is
+positive, fit the same expression to the log of the target or back.
 Every child is parsed back through the law language and kept within the
 parameter budget. Children inherit their parent's fitted values as starting
 points, so a mutation rarely fits worse than its parent did.
@@ -21,7 +22,7 @@ import numpy as np
 import sympy
 
 from lawagent.errors import FormulaError
-from lawagent.law.law import Law, symbol, to_text
+from lawagent.law.law import LOG_TARGET, Law, symbol, to_text
 from lawagent.proposers.base import CandidateRecord, Proposal, ProposalContext, TaskInfo
 from lawagent.proposers.blocks import POSITIVE, FeatureKinds, Gene, Names, instantiate, random_term, raw_wide_term
 from lawagent.readable.roles import parameter_roles, split_roles
@@ -51,7 +52,10 @@ class SymbolicProposer:
         self.n_targets = len(info.targets)
         self.budget = info.parameter_budget
         self.blocks = blocks
-        self.templates = list(instantiate(self.kinds, self.building, blocks=blocks))
+        # laws fitted to log y (``log(y) = ...``): part of the generic search space, where the target is positive;
+        # the default block set gets them once a development-split run has judged them there
+        self.log_targets = blocks == "generic" and info.positive_targets
+        self.templates = list(instantiate(self.kinds, self.building, blocks=blocks, positive_target=self.log_targets))
         self._template_queue = list(range(len(self.templates)))
         np.random.default_rng(seed).shuffle(self._template_queue)
         self._bounds: dict[str, dict[str, tuple[float, float]]] = {}  # law text -> bounds it was proposed with
@@ -105,7 +109,7 @@ class SymbolicProposer:
     def _finish(self, genome: Genome, origin: str, initial: dict[str, float]) -> Proposal | None:
         """Validate through the law language; reject over-budget or repeated children."""
         exprs = [g.expr for g in genome]
-        shape = tuple(exprs)
+        shape = tuple(exprs) + tuple(t for t, g in enumerate(genome) if g.log_target)
         if shape in self._tried:  # made before: the same verdict again, without printing and parsing it
             return None
         self._tried.add(shape)
@@ -119,7 +123,7 @@ class SymbolicProposer:
             return None
         bounds = {k: v for g in genome for k, v in g.bounds.items()}
         try:
-            texts = [to_text(e) for e in exprs]
+            texts = [LOG_TARGET + to_text(g.expr) if g.log_target else to_text(g.expr) for g in genome]
             law = Law.parse(texts, self.features, targets=self.info.targets, budget=self.budget)
         except (FormulaError, ValueError, TypeError):
             return None
@@ -143,17 +147,21 @@ class SymbolicProposer:
             genome = None
         else:
             bounds = self._bounds.get(record.formula, {})
-            genome = [Gene(e, {k: v for k, v in bounds.items() if symbol(k) in e.free_symbols})
-                      for e in law.expressions]
+            genome = [Gene(e, {k: v for k, v in bounds.items() if symbol(k) in e.free_symbols}, t in law.log_fitted)
+                      for t, e in enumerate(law.expressions)]
         _remember(self._genomes, record.formula, genome)
         return genome
 
     def _built(self, gene: Gene, t: int, choice: tuple, build: Callable[[], Gene | None]) -> Gene | None:
         """``build()``, the child an operator makes of ``gene`` with these random ``choice``s, made once:
-        ``choice`` names the operator and every draw it made, so it determines the child."""
-        key = (gene.expr, tuple(sorted(gene.bounds.items())), t) + choice
+        ``choice`` names the operator and every draw it made, so it determines the child. The child fits
+        what its parent fits: the target, or its log."""
+        key = (gene.expr, tuple(sorted(gene.bounds.items())), gene.log_target, t) + choice
         if key not in self._children:
-            _remember(self._children, key, build())
+            child = build()
+            if child is not None and gene.log_target:
+                child = Gene(child.expr, child.bounds, True)
+            _remember(self._children, key, child)
         return self._children[key]
 
     def _analysis(self, name: str, expr: sympy.Expr, compute: Callable[[], object]):
@@ -175,9 +183,10 @@ class SymbolicProposer:
             ("tie", self._op_tie), ("untie", self._op_untie), ("log", self._op_log_feature),
             ("crossover", None), ("simplify", self._op_simplify), ("constant", self._op_constant),
             ("interact", self._op_interact), ("separate", self._op_separate_roles),
+            ("target", self._op_target),
         ]
         # a parent with a parameter in two roles is rewritten into the two-parameter form more often
-        weights = np.array([3, 3, 1.5, 1, 1, 1, 2, 0.5, 1, 1.5, 3 if parent.penalty else 0])
+        weights = np.array([3, 3, 1.5, 1, 1, 1, 2, 0.5, 1, 1.5, 3 if parent.penalty else 0, 1 if self.log_targets else 0])
         name, op = ops[int(rng.choice(len(ops), p=weights / weights.sum()))]
         if name == "crossover":
             other = _tournament(parents, rng, self._fitness)
@@ -212,6 +221,11 @@ class SymbolicProposer:
 
     def _roles(self, expr: sympy.Expr):
         return self._analysis("roles", expr, lambda: parameter_roles([expr], self.features))
+
+    def _op_target(self, gene: Gene, rng, t) -> Gene | None:
+        """The same expression fitted to log y instead of y, or back: errors relative to the target's size,
+        and effects that multiply rather than add."""
+        return Gene(gene.expr, gene.bounds, not gene.log_target)
 
     def _op_insert_term(self, gene: Gene, rng, t) -> Gene | None:
         feats = list(self.building)

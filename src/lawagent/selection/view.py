@@ -44,6 +44,12 @@ class TaskInfo:
     sample_rows: str = ""  # a few training rows per group, as CSV text
     feature_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # train min/max
     extrapolation: str = ""  # where the held-out rows lie (the holdout rule or the direction of scale)
+    target_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # train min/max
+
+    @property
+    def positive_targets(self) -> bool:
+        """Whether every target is positive in every training row: a law may then be fitted to its log."""
+        return bool(self.target_ranges) and all(lo > 0 for lo, _ in self.target_ranges.values())
 
     @property
     def fixed_features(self) -> tuple[str, ...]:
@@ -122,11 +128,15 @@ def extrapolation_text(task: Task) -> str:
 def task_info(task: Task, train: DataSplit) -> TaskInfo:
     """A :class:`TaskInfo` from metadata and ``train`` (the training rows)."""
     ranges = {f: (float(np.min(train.X[f])), float(np.max(train.X[f]))) for f in task.features}
+    y = np.asarray(train.y, dtype=float).reshape(len(train), -1)
+    target_ranges = {t: (float(np.min(y[:, i])), float(np.max(y[:, i]))) for i, t in enumerate(task.targets)} \
+        if len(train) else {}
     return TaskInfo(
         name=task.name, title=task.title, description=task.description, features=tuple(task.features),
         targets=tuple(task.targets), parameter_budget=task.parameter_budget, columns=dict(task.columns),
         groups=tuple(train.group_names()), data_summary=train_summary(task, train),
         sample_rows=sample_rows(task, train), feature_ranges=ranges, extrapolation=extrapolation_text(task),
+        target_ranges=target_ranges,
     )
 
 
