@@ -63,3 +63,36 @@ def test_raw_polynomial_terms_in_wide_features_are_caught() -> None:
     for text, raw in cases.items():
         expr = Law.parse(text, ["N", "D", "x"]).expressions[0]
         assert raw_wide_term(expr, wide) is raw, text
+
+
+def test_generic_search_fits_laws_to_log_y_where_the_target_is_positive() -> None:
+    from dataclasses import replace
+
+    from lawagent.law.law import Law
+    from lawagent.proposers.base import CandidateRecord, ProposalContext
+    from lawagent.proposers.symbolic import SymbolicProposer
+    from lawagent.selection.view import task_info
+    from lawagent.task import load_task
+
+    task = load_task("parallel_scaling_law")
+    info = task_info(task, task.train())
+    assert info.positive_targets
+
+    def proposed(info, blocks: str, best=()) -> list:
+        context = ProposalContext(info, list(best), [], [], 300, 1, np.random.default_rng(0))
+        return SymbolicProposer(info, seed=0, blocks=blocks).propose(context)
+
+    logs = [p for p in proposed(info, "generic") if p.text.startswith("log(y) = ")]
+    assert {p.origin.split("(")[0] for p in logs} >= {"symbolic:block:log_product", "symbolic:block:log_translog"}
+    assert all(Law.parse(p.text, info.features).log_fitted == (0,) for p in logs)
+    assert not [p for p in proposed(info, "all") if "log(y)" in p.text]  # the default set: not yet
+    negative = replace(info, target_ranges={"loss": (-0.5, 3.0)})
+    assert not [p for p in proposed(negative, "generic") if "log(y)" in p.text]
+
+    # the operator: a parent fitted to y has a child with the same expression fitted to log y
+    parent = CandidateRecord(id=7, formula="E + A*num_params**a", origin="t", iteration=0, val_r2=0.9, fit_r2=0.9,
+                             params={g: {"E": 1.5, "A": 30.0, "a": -0.2} for g in info.groups})
+    same = Law.parse(parent.formula, info.features).expressions
+    toggled = [p for p in proposed(info, "generic", [parent]) if p.origin == "symbolic:target"]
+    assert [Law.parse(p.text, info.features).expressions for p in toggled] == [same]
+    assert toggled[0].text.startswith("log(y) = ")

@@ -23,6 +23,11 @@ from lawagent.export.run import shown_laws
 from lawagent.export import (FORMATS, LawExport, export_run, law_from_json, load_law_file, load_run, to_csv,
                              to_json, to_latex, to_python, to_sldbench, to_sympy, to_sympy_text)
 
+# laws fitted to the log of the target: every export must keep them fitted that way
+LOG_LAWS = [
+    "log(y) = E + a*log(num_params) + b*log(parallel_size) + c*log(num_params)*log(parallel_size)",
+    "log(loss) = E + a*log(num_params) + b*log(parallel_size)",
+]
 DOMAIN_LAWS = [
     "; ".join(f"a{i} + b{i}*exp(-c{i}*proportion_domain_{i})" for i in range(1, 6)),
     "; ".join(f"a{i} + b{i}*proportion_domain_{i}" for i in range(1, 6)),
@@ -36,6 +41,7 @@ def runs(tmp_path_factory):
         "real": real_run("parallel_scaling_law"),
         "sft": make_run(root / "sft", "sft_scaling_law", SFT_LAWS[:3]),
         "domain": make_run(root / "domain", "domain_mixture_scaling_law", DOMAIN_LAWS),
+        "log": make_run(root / "log", "parallel_scaling_law", LOG_LAWS),
     }
 
 
@@ -58,7 +64,7 @@ def _assert_close(got, want):
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=0)
 
 
-@pytest.mark.parametrize("name", ["real", "sft", "domain"])
+@pytest.mark.parametrize("name", ["real", "sft", "domain", "log"])
 def test_python_export_reproduces_predictions(runs, name, tmp_path):
     run = load_run(runs[name])
     task = run.task()
@@ -80,7 +86,7 @@ def test_python_export_reproduces_predictions(runs, name, tmp_path):
             mod.predict(matrix[:2], "no-such-group")
 
 
-@pytest.mark.parametrize("name", ["real", "domain"])
+@pytest.mark.parametrize("name", ["real", "domain", "log"])
 def test_json_export_round_trips(runs, name, tmp_path):
     run = load_run(runs[name])
     task = run.task()
@@ -117,7 +123,7 @@ def test_evaluate_reads_the_json_export(runs, tmp_path, capsys):
     assert out["test"]["r2"] == pytest.approx(best.test_r2, abs=1e-4)  # an independent refit: the same law
 
 
-@pytest.mark.parametrize("name", ["real", "domain"])
+@pytest.mark.parametrize("name", ["real", "domain", "log"])
 def test_sldbench_export_scores_like_the_law(runs, name, tmp_path):
     from lawagent.bench.sldbench_program import score_program
 
@@ -272,3 +278,10 @@ def test_one_reader_for_damaged_candidate_logs(runs, tmp_path):
     for read in (load_run, lambda p: RunDir(p).load_candidates()):
         with pytest.raises(LawagentError, match=r"candidates.jsonl: line 2 is not valid JSON"):
             read(damaged)
+
+
+def test_a_law_fitted_to_log_y_is_exported_as_one(runs):
+    run = load_run(runs["log"])
+    best = run.best
+    assert best.formulas[0].startswith("log(y) = ") and best.law().log_fitted == (0,)
+    assert "LOG_FITTED = [0]" in to_sldbench(best)

@@ -253,3 +253,30 @@ def test_bound_on_a_linear_parameter_is_respected() -> None:
     assert g.ok and g.params["A"] >= 0.0
     free = fit(Law.parse("E + A/N^a", ("N",)), {"N": N}, y, np.zeros(30, dtype=object), SEARCH).groups[0]
     assert free.params["A"] == pytest.approx(-50.0, rel=1e-6)
+
+
+def test_a_log_fitted_law_is_least_squares_on_the_log_of_the_target() -> None:
+    """On real data: a law linear in its parameters, written for log y, has the ordinary least-squares
+    solution on log y; the same expression fitted to y itself (exp of it) lands elsewhere."""
+    task = load_task("moe_scaling_law")
+    train = task.train()
+    N, E, y = train.X["dense_parameter_count"], train.X["num_experts"], train.y.ravel()
+    text = "E0 + a*log(dense_parameter_count) + b*log(num_experts) + c*log(dense_parameter_count)*log(num_experts)"
+    law = Law.parse("log(y) = " + text, task.features)
+    result = fit(law, train.X, train.y, train.groups)
+    design = np.column_stack([np.ones_like(N), np.log(N), np.log(E), np.log(N) * np.log(E)])
+    ols = np.linalg.lstsq(design, np.log(y), rcond=None)[0]
+    got = [result.groups["all_data"].params[p] for p in ("E0", "a", "b", "c")]
+    np.testing.assert_allclose(got, ols, rtol=1e-8)
+    np.testing.assert_allclose(result.predict(train.X, train.groups).ravel(), np.exp(design @ ols), rtol=1e-8)
+    in_y = fit(Law.parse(f"exp({text})", task.features), train.X, train.y, train.groups)
+    assert not np.allclose([in_y.groups["all_data"].params[p] for p in ("E0", "a", "b", "c")], ols, rtol=1e-3)
+
+
+def test_a_log_fitted_law_needs_a_positive_target() -> None:
+    from lawagent.errors import FitError
+
+    law = Law.parse("log(y) = E + a*log(x)", ["x"])
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    with pytest.raises(FitError, match="1 of its 4 rows are not positive"):
+        fit(law, {"x": x}, np.array([1.0, 0.5, 0.25, -0.1]), ["g"] * 4)

@@ -106,3 +106,30 @@ def test_constants_and_abs_print_back_into_the_law_language() -> None:
     assert Law.parse("a*x^exp(1) + b", ("x",)).text() == "b + a*x**exp(1)"
     assert Law.parse("abs(2^x)*a", ("x",)).text() == "a*2**x"
     assert Law.parse("a*x^exp(1) + b", ("x",)).parameters == ("b", "a")
+
+
+def test_a_target_written_as_its_log_is_fitted_to_the_log() -> None:
+    law = Law.parse("log(loss) = E + a*log(N)", ["N"], targets=["loss"])
+    assert law.log_fitted == (0,) and law.parameters == ("E", "a")
+    assert law.outputs == (sympy.exp(law.expressions[0]),)  # what it predicts
+    assert law.text() == "log(y) = E + a*log(N)"
+    again = Law.parse(law.text(), ["N"])
+    assert again.log_fitted == (0,) and again.expressions == law.expressions
+    plain = Law.parse("E + a*log(N)", ["N"])
+    assert plain.log_fitted == () and plain.fit_form is plain
+    assert law.fit_form.log_fitted == () and law.fit_form.expressions == law.expressions
+    both = Law.parse("a + b*x; log(y) = c + d*log(x)", ["x"], targets=["u", "v"])
+    assert both.log_fitted == (1,) and both.texts() == ["a + b*x", "log(y) = c + d*log(x)"]
+
+
+def test_a_log_of_something_else_on_the_left_is_an_error() -> None:
+    with pytest.raises(FormulaError, match="="):
+        Law.parse("log(N) = E + a*log(N)", ["N"], targets=["loss"])
+
+
+def test_canonical_key_tells_a_log_fitted_law_from_the_same_expression_for_y() -> None:
+    from lawagent.discovery.canonical import canonical_key
+
+    log = Law.parse("log(y) = E + a*log(N)", ["N"])
+    assert canonical_key(log) == canonical_key(Law.parse("log(y) = b*log(N) + C", ["N"]))
+    assert canonical_key(log) != canonical_key(Law.parse("E + a*log(N)", ["N"]))

@@ -111,3 +111,16 @@ def test_roles_find_the_parameters_in_two_roles(formula, features, reused):
     law = Law.parse(formula, features)
     assert parameter_roles(law.expressions, features).reused == reused
     assert (penalty(law.expressions, features, features) > 0) == bool(reused)
+
+
+def test_a_law_fitted_to_log_y_reads_as_powers_and_stays_fitted_to_log_y() -> None:
+    task = load_task("moe_scaling_law")
+    train = task.train()
+    law = Law.parse("log(y) = E0 + a*log(dense_parameter_count) + b*log(num_experts)", task.features)
+    result = fit(law, train.X, train.y, train.groups)
+    readable = readable_form(law, result.params_table(), train.X, train.groups)
+    assert readable.formulas == ["log(y) = log(A*(dense_parameter_count/1e8)**beta*num_experts**alpha)"]
+    back = readable.law(task.features)
+    assert back.log_fitted == (0,)
+    np.testing.assert_allclose(predict(back, readable.params, train.X, train.groups),
+                               result.predict(train.X, train.groups), rtol=1e-9)
