@@ -123,7 +123,7 @@ def test_a_target_written_as_its_log_is_fitted_to_the_log() -> None:
 
 
 def test_a_log_of_something_else_on_the_left_is_an_error() -> None:
-    with pytest.raises(FormulaError, match="="):
+    with pytest.raises(FormulaError, match=r"left of '=' must be the target \(loss\) or its log.*got 'log\(N\)'"):
         Law.parse("log(N) = E + a*log(N)", ["N"], targets=["loss"])
 
 

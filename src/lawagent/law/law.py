@@ -291,7 +291,8 @@ def _strip_lhs(text: str, target: str | None) -> tuple[str, bool]:
     log = _LOG_LHS.fullmatch(head)
     if log and log.group(1) in names:
         return rest, True
-    return text, False
+    said = f"the target ({target})" if target else "the target (or y)"
+    raise FormulaError(f"the left of '=' must be {said} or its log, like 'log(y) = ...'; got {head.strip()!r}")
 
 
 @lru_cache(maxsize=16384)
