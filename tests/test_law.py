@@ -133,3 +133,11 @@ def test_canonical_key_tells_a_log_fitted_law_from_the_same_expression_for_y() -
     log = Law.parse("log(y) = E + a*log(N)", ["N"])
     assert canonical_key(log) == canonical_key(Law.parse("log(y) = b*log(N) + C", ["N"]))
     assert canonical_key(log) != canonical_key(Law.parse("E + a*log(N)", ["N"]))
+
+
+def test_an_equation_names_the_target_or_its_log() -> None:
+    from lawagent.law.law import equation
+
+    law = Law.parse("log(loss) = E + a*log(N); B*N", ["N"], targets=["loss", "acc"])
+    assert [equation(t, x) for t, x in zip(["loss", "acc"], law.texts())] == \
+        ["log(loss) = E + a*log(N)", "acc = B*N"]

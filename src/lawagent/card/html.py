@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from lawagent.card.card import LawCard
+from lawagent.law.law import equation
 from lawagent.card.text import interval_text, number_text, roles_text
 
 MAX_GROUPS = 6
@@ -14,7 +15,7 @@ def card_html(card: LawCard, max_groups: int = MAX_GROUPS) -> str:
     e = html.escape
     out = ["<h2>Law card</h2>", "<pre>"]
     for target, formula in zip(card.targets or ["y"], card.formula.split("; ")):
-        out.append(e(f"{target} = {formula}") + "\n")
+        out.append(e(equation(target, formula)) + "\n")
     out.append("</pre>")
     if card.raw_formula != card.formula:
         out.append(f"<p class='note'>as found by the search: <code>{e(card.raw_formula)}</code> (the readable form "

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from lawagent.card.card import LawCard
+from lawagent.law.law import equation
 from lawagent.cli.format import table
 
 MAX_GROUPS = 8
@@ -14,7 +15,7 @@ MAX_GROUPS = 8
 def card_text(card: LawCard, max_groups: int = MAX_GROUPS) -> str:
     lines = [f"law {card.rank} of {card.n_laws} — run {card.run_id}, task {card.task}", ""]
     for target, formula in zip(card.targets or ["y"], card.formula.split("; ")):
-        lines.append(f"  {target} = {formula}")
+        lines.append(f"  {equation(target, formula)}")
     if card.raw_formula != card.formula:
         lines.append(f"  (as found: {card.raw_formula})")
     lines += ["", "LaTeX:", *("  " + ln for ln in card.latex.strip().splitlines()), ""]

@@ -279,6 +279,13 @@ LOG_TARGET = "log(y) = "
 _LOG_LHS = re.compile(r"\s*log\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*")
 
 
+def equation(target: str, text: str) -> str:
+    """One target's formula text as an equation: ``loss = ...``, or ``log(loss) = ...`` for a law fitted to its log."""
+    if text.startswith(LOG_TARGET):
+        return f"log({target}) = {text[len(LOG_TARGET):]}"
+    return f"{target} = {text}"
+
+
 def _strip_lhs(text: str, target: str | None) -> tuple[str, bool]:
     """Accept 'target = ...', 'L = ...' or 'y = ...' prefixes that people and LLMs write; and
     'log(target) = ...', a fitted target transform. Returns the right-hand side and whether it is of the log."""
