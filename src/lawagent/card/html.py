@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 
 from lawagent.card.card import LawCard
-from lawagent.law.law import equation
 from lawagent.card.text import interval_text, number_text, roles_text
+from lawagent.law.law import equation
 
 MAX_GROUPS = 6
 

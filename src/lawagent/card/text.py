@@ -6,8 +6,8 @@ import math
 from typing import Any
 
 from lawagent.card.card import LawCard
-from lawagent.law.law import equation
 from lawagent.cli.format import table
+from lawagent.law.law import equation
 
 MAX_GROUPS = 8
 
