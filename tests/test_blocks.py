@@ -65,7 +65,7 @@ def test_raw_polynomial_terms_in_wide_features_are_caught() -> None:
         assert raw_wide_term(expr, wide) is raw, text
 
 
-def test_generic_search_fits_laws_to_log_y_where_the_target_is_positive() -> None:
+def test_log_y_search_fits_laws_to_log_y_where_the_target_is_positive() -> None:
     from dataclasses import replace
 
     from lawagent.law.law import Law
@@ -78,21 +78,22 @@ def test_generic_search_fits_laws_to_log_y_where_the_target_is_positive() -> Non
     info = task_info(task, task.train())
     assert info.positive_targets
 
-    def proposed(info, blocks: str, best=()) -> list:
+    def proposed(info, log_y: bool, best=(), blocks: str = "generic") -> list:
         context = ProposalContext(info, list(best), [], [], 300, 1, np.random.default_rng(0))
-        return SymbolicProposer(info, seed=0, blocks=blocks).propose(context)
+        return SymbolicProposer(info, seed=0, blocks=blocks, log_y=log_y).propose(context)
 
-    logs = [p for p in proposed(info, "generic") if p.text.startswith("log(y) = ")]
-    assert {p.origin.split("(")[0] for p in logs} >= {"symbolic:block:log_product", "symbolic:block:log_translog"}
-    assert all(Law.parse(p.text, info.features).log_fitted == (0,) for p in logs)
-    assert not [p for p in proposed(info, "all") if "log(y)" in p.text]  # the default set: not yet
+    for blocks in ("generic", "all"):
+        logs = [p for p in proposed(info, True, blocks=blocks) if p.text.startswith("log(y) = ")]
+        assert {p.origin for p in logs} >= {"symbolic:block:log_product(num_params,parallel_size)"}
+        assert all(Law.parse(p.text, info.features).log_fitted == (0,) for p in logs)
+    assert not [p for p in proposed(info, False) if "log(y)" in p.text]  # not asked for
     negative = replace(info, target_ranges={"loss": (-0.5, 3.0)})
-    assert not [p for p in proposed(negative, "generic") if "log(y)" in p.text]
+    assert not [p for p in proposed(negative, True) if "log(y)" in p.text]  # asked for, but y can be <= 0
 
     # the operator: a parent fitted to y has a child with the same expression fitted to log y
     parent = CandidateRecord(id=7, formula="E + A*num_params**a", origin="t", iteration=0, val_r2=0.9, fit_r2=0.9,
                              params={g: {"E": 1.5, "A": 30.0, "a": -0.2} for g in info.groups})
     same = Law.parse(parent.formula, info.features).expressions
-    toggled = [p for p in proposed(info, "generic", [parent]) if p.origin == "symbolic:target"]
+    toggled = [p for p in proposed(info, True, [parent]) if p.origin == "symbolic:target"]
     assert [Law.parse(p.text, info.features).expressions for p in toggled] == [same]
     assert toggled[0].text.startswith("log(y) = ")

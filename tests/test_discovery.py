@@ -228,12 +228,13 @@ def test_registry():
     assert build_proposer("symbolic", info).name == "symbolic"
     with pytest.raises(LawagentError, match="unknown proposer"):
         build_proposer("magic", info)
-    with pytest.raises(LawagentError, match="takes only 'blocks', got model"):
+    with pytest.raises(LawagentError, match="takes only 'blocks' and 'log_y', got model"):
         build_proposer("symbolic", info, model="x")
     with pytest.raises(LawagentError, match="blocks must be one of all, generic"):
         build_proposer("symbolic", info, blocks="chinchilla")
     generic = build_proposer("symbolic", info, blocks="generic")
     everything = build_proposer("symbolic", info)
+    assert not everything.log_targets and build_proposer("symbolic", info, log_y=True).log_targets
     # generic motifs are a strict subset: no literature family among the starting templates
     names = lambda p: {label.split("(")[0] for label, _ in p.templates}  # noqa: E731
     assert names(generic) < names(everything)
@@ -450,3 +451,19 @@ def test_without_a_time_limit_every_finalist_and_the_reference_are_refit(tmp_pat
     assert len(res.laws) > 1 and res.reference is not None
     assert not [n for n in final["notes"] if "time limit" in n or "ran out of time" in n]
     assert all(law.test is not None for law in [*res.laws, res.reference])
+
+
+def test_log_y_discovery_recovers_a_product_of_powers_fitted_to_log_y(tmp_path):
+    """--log-y end to end: a planted law with multiplicative noise, found as 'log(y) = ...' and scored on y."""
+    rng = np.random.default_rng(1)
+    x, z = np.geomspace(10, 1e5, 60), rng.uniform(1, 50, 60)
+    y = 3.0 * x**-0.3 * z**0.1 * np.exp(0.01 * rng.standard_normal(60))
+    csv = tmp_path / "mult.csv"
+    pd.DataFrame({"x": x, "z": z, "y": y}).to_csv(csv, index=False)
+    result = discover_csv(csv, ["x", "z"], ["y"], holdout="x >= 1e4", parameter_budget=4, iterations=2,
+                          out_dir=tmp_path, run_id="r", proposer_options={"log_y": True}, **FAST)
+    rows = RunDir(tmp_path / "r").load_candidates()
+    logs = [r for r in rows if r["formula"].startswith("log(y) = ") and r["val_r2"] is not None]
+    assert max(r["val_r2"] for r in logs) > 0.99
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["proposer_options"] == {"log_y": True}
+    assert result.best.test_r2 > 0.99

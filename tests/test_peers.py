@@ -95,6 +95,12 @@ def test_hybrid_sr_cli_options(capsys):
         {"proposer": "hybrid-sr", "proposer_options": {"evaluations": 7}})
     assert main(["discover", "--task", "moe_scaling_law", "--proposer", "llm", "--blocks", "generic"]) == 2
     assert "--blocks applies to the symbolic proposer" in capsys.readouterr().err
+    assert main(["discover", "--task", "moe_scaling_law", "--proposer", "hybrid", "--log-y"]) == 2
+    assert "--log-y applies to the symbolic proposer" in capsys.readouterr().err
+    assert main(["bench", "--proposer", "operon", "--log-y", "--tasks", "moe_scaling_law"]) == 2
+    assert "--log-y applies to the symbolic proposer" in capsys.readouterr().err
+    assert agent_text({"proposer": "symbolic", "proposer_options": {"log_y": True}}).endswith(
+        "laws fitted to log y too")
     assert main(["bench", "--proposer", "symbolic", "--sr-evaluations", "10", "--tasks", "moe_scaling_law"]) == 2
     assert "--sr-evaluations applies to --proposer operon or hybrid-sr" in capsys.readouterr().err
     assert main(["discover", "--task", "moe_scaling_law", "--sr-evaluations", "10"]) == 2

@@ -449,6 +449,8 @@ def agent_text(m: dict[str, Any]) -> str:
                  "evaluations per run, then symbolic evolution)")
     if opts.get("blocks") == "generic":
         agent += ", generic blocks only"
+    if opts.get("log_y"):
+        agent += ", laws fitted to log y too"
     return agent
 
 

@@ -81,6 +81,8 @@ def default_id(config: BenchConfig) -> str:
         parts.append(re.sub(r"[^A-Za-z0-9._-]+", "_", str(model))[-40:])
     if config.proposer_options.get("blocks") == "generic":
         parts.append("generic")
+    if config.proposer_options.get("log_y"):
+        parts.append("logy")
     if config.proposer_options.get("evaluations") is not None:
         parts.append(f"{config.proposer_options['evaluations']}ev")
     if config.time_per_cell is not None:

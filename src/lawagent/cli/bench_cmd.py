@@ -70,6 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    f"default {DEFAULT_EVALUATIONS}); hybrid-sr: per Operon run (default {HYBRID_EVALUATIONS})")
     p.add_argument("--blocks", choices=["all", "generic"], default=None,
                    help="symbolic proposer's starting blocks: all (default) or generic motifs only")
+    p.add_argument("--log-y", action="store_true",
+                   help="symbolic proposer: also write laws fitted to the log of the target (log(y) = ...: products of powers in log space, and any law's expression refitted to log y), where the target is positive in every training row; off by default (on the development split it did not improve the search)")
     p.add_argument("--model", help="LLM model for --proposer llm/hybrid (litellm name, e.g. openai/gpt-4o-mini)")
     p.add_argument("--api-base", help="OpenAI-compatible server URL for the LLM (e.g. http://127.0.0.1:8080/v1)")
     p.add_argument("--llm-config", metavar="FILE", help="TOML/JSON file with model / api_base / api_key_env for the LLM")
@@ -183,6 +185,10 @@ def run(args: argparse.Namespace) -> int:
             raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic or hybrid-sr)")
         if args.blocks == "generic":
             options["blocks"] = "generic"
+    if args.log_y:
+        if args.proposer not in OFFLINE:
+            raise LawagentError("--log-y applies to the symbolic proposer (--proposer symbolic or hybrid-sr)")
+        options["log_y"] = True
     if args.local_llm:
         args.jobs = 1
     config = BenchConfig(proposer=args.proposer, tasks=tasks, seeds=list(range(args.seeds)), time_per_cell=args.time,

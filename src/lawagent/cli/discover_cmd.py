@@ -118,6 +118,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     l.add_argument("--blocks", choices=["all", "generic"], default=None,
                    help="symbolic proposer's starting blocks: all (default: generic motifs and the literature's law "
                    "families) or generic (powers, logs, exponentials, saturation, products only)")
+    l.add_argument("--log-y", action="store_true", default=None,
+                   help="symbolic proposer: also write laws fitted to the log of the target (log(y) = ...: products of powers in log space, and any law's expression refitted to log y), where the target is positive in every training row; off by default (on the development split it did not improve the search)")
     l.add_argument("--model", help="LLM model id, e.g. openai/gpt-4o-mini (litellm naming)")
     l.add_argument("--api-base", help="base URL of an OpenAI-compatible API")
     l.add_argument("--llm-weight", type=float, help="hybrid: share of proposals written by the LLM (0..1)")
@@ -130,8 +132,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _proposer_options(args) -> dict:
     proposer = args.proposer or "symbolic"
-    if args.blocks is not None and proposer not in OFFLINE:
-        raise LawagentError("--blocks applies to the symbolic proposer (--proposer symbolic or hybrid-sr)")
+    for flag, value in (("--blocks", args.blocks), ("--log-y", args.log_y)):
+        if value is not None and proposer not in OFFLINE:
+            raise LawagentError(f"{flag} applies to the symbolic proposer (--proposer symbolic or hybrid-sr)")
     if args.sr_evaluations is not None:
         if proposer != "hybrid-sr":
             raise LawagentError("--sr-evaluations applies to --proposer hybrid-sr")
@@ -143,7 +146,7 @@ def _proposer_options(args) -> dict:
     if proposer in OFFLINE and (args.proposer is not None or not args.resume) and any(v is not None for v in llm.values()):
         raise LawagentError("--model/--api-base/--llm-weight/--max-cost/--max-tokens/--show-prompts/--local-llm "
                             "need --proposer llm or hybrid")
-    opts = {"blocks": args.blocks, "evaluations": args.sr_evaluations, **llm}
+    opts = {"blocks": args.blocks, "log_y": args.log_y, "evaluations": args.sr_evaluations, **llm}
     return {k: v for k, v in opts.items() if v is not None}
 
 

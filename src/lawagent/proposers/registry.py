@@ -22,23 +22,25 @@ def build_proposer(name: str, info: TaskInfo, *, seed: int = 0, run_dir: Path | 
         from lawagent.proposers.sr import SRSeededProposer
 
         blocks = options.pop("blocks", "all")
+        log_y = bool(options.pop("log_y", False))
         evaluations = options.pop("evaluations", HYBRID_EVALUATIONS)
         if options:
-            raise LawagentError(f"the hybrid-sr proposer takes only 'blocks' and 'evaluations', got "
+            raise LawagentError(f"the hybrid-sr proposer takes only 'blocks', 'log_y' and 'evaluations', got "
                                 f"{', '.join(sorted(options))}")
         if rows is None:
             raise LawagentError("the hybrid-sr proposer needs the fit rows (discover passes them)")
         _check_blocks(blocks)
         import_operon()  # a one-line error if the [sr] extra is missing
-        return SRSeededProposer(info, rows, seed=seed, blocks=blocks, evaluations=int(evaluations))
+        return SRSeededProposer(info, rows, seed=seed, blocks=blocks, log_y=log_y, evaluations=int(evaluations))
     if name == "symbolic":
         blocks = options.pop("blocks", "all")
+        log_y = bool(options.pop("log_y", False))
         if options:
-            raise LawagentError(f"the symbolic proposer takes only 'blocks', got {', '.join(sorted(options))}")
+            raise LawagentError(f"the symbolic proposer takes only 'blocks' and 'log_y', got {', '.join(sorted(options))}")
         from lawagent.proposers.symbolic import SymbolicProposer
 
         _check_blocks(blocks)
-        return SymbolicProposer(info, seed=seed, blocks=blocks)
+        return SymbolicProposer(info, seed=seed, blocks=blocks, log_y=log_y)
     if name in ("llm", "hybrid"):
         try:
             from lawagent.proposers.llm import build_llm_proposer

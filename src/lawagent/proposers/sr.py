@@ -45,10 +45,10 @@ class SRSeededProposer:
     name = "hybrid-sr"
     replay_on_resume = True  # deterministic for a seed: Operon runs on an evaluation budget, one thread
 
-    def __init__(self, info: TaskInfo, rows: DataSplit, seed: int = 0, blocks: str = "all",
+    def __init__(self, info: TaskInfo, rows: DataSplit, seed: int = 0, blocks: str = "all", log_y: bool = False,
                  evaluations: int = HYBRID_EVALUATIONS):
         self.info, self.rows, self.seed, self.evaluations = info, rows, seed, evaluations
-        self.symbolic = SymbolicProposer(info, seed=seed, blocks=blocks)
+        self.symbolic = SymbolicProposer(info, seed=seed, blocks=blocks, log_y=log_y)
         self._queue: list[Proposal] | None = None
 
     def propose(self, context: ProposalContext) -> list[Proposal]:

@@ -6,8 +6,8 @@ over the task's features, then evolves the population it is
 shown: mutate a subtree, insert or drop a term, tie parameters of one role or untie them,
 swap a feature for its log, cross over terms between parents, simplify, and
 separate a parameter that plays two roles into two (the readable form; such
-parents are picked less often, see :func:`fitness`), and, where the target is
-positive, fit the same expression to the log of the target or back.
+parents are picked less often, see :func:`fitness`), and, with ``log_y`` where
+the target is positive, fit the same expression to the log of the target or back.
 Every child is parsed back through the law language and kept within the
 parameter budget. Children inherit their parent's fitted values as starting
 points, so a mutation rarely fits worse than its parent did.
@@ -40,7 +40,8 @@ class SymbolicProposer:
 
     name = "symbolic"
 
-    def __init__(self, info: TaskInfo, seed: int = 0, fresh_fraction: float = 0.2, blocks: str = "all"):
+    def __init__(self, info: TaskInfo, seed: int = 0, fresh_fraction: float = 0.2, blocks: str = "all",
+                 log_y: bool = False):
         self.info = info
         self.seed = seed
         self.fresh_fraction = fresh_fraction
@@ -52,10 +53,10 @@ class SymbolicProposer:
         self.n_targets = len(info.targets)
         self.budget = info.parameter_budget
         self.blocks = blocks
-        # laws fitted to log y (``log(y) = ...``): part of the generic search space, where the target is positive;
-        # the default block set gets them once a development-split run has judged them there
-        self.log_targets = blocks == "generic" and info.positive_targets
-        self.templates = list(instantiate(self.kinds, self.building, blocks=blocks, positive_target=self.log_targets))
+        # laws fitted to log y (``log(y) = ...``), where the target is positive: on request, since on the
+        # development split they did not improve the search (docs/benchmarks/DEVLOG.md)
+        self.log_targets = log_y and info.positive_targets
+        self.templates = list(instantiate(self.kinds, self.building, blocks=blocks, log_y=self.log_targets))
         self._template_queue = list(range(len(self.templates)))
         np.random.default_rng(seed).shuffle(self._template_queue)
         self._bounds: dict[str, dict[str, tuple[float, float]]] = {}  # law text -> bounds it was proposed with
