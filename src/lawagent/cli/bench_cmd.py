@@ -7,7 +7,7 @@ import math
 import sys
 
 from lawagent.errors import LawagentError
-from lawagent.proposers.registry import OFFLINE
+from lawagent.proposers.registry import LOG_Y_HELP, OFFLINE
 from lawagent.selection.dev import DEV_SPLITS, NEAR, dev_value
 from lawagent.peers.operon import DEFAULT_EVALUATIONS, HYBRID_EVALUATIONS
 
@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blocks", choices=["all", "generic"], default=None,
                    help="symbolic proposer's starting blocks: all (default) or generic motifs only")
     p.add_argument("--log-y", action="store_true",
-                   help="symbolic proposer: also write laws fitted to the log of the target (log(y) = ...: products of powers in log space, and any law's expression refitted to log y), where the target is positive in every training row; off by default (on the development split it did not improve the search)")
+                   help=LOG_Y_HELP)
     p.add_argument("--model", help="LLM model for --proposer llm/hybrid (litellm name, e.g. openai/gpt-4o-mini)")
     p.add_argument("--api-base", help="OpenAI-compatible server URL for the LLM (e.g. http://127.0.0.1:8080/v1)")
     p.add_argument("--llm-config", metavar="FILE", help="TOML/JSON file with model / api_base / api_key_env for the LLM")

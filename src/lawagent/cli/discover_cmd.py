@@ -8,7 +8,7 @@ import sys
 
 from lawagent.cli.format import fmt, table
 from lawagent.errors import LawagentError
-from lawagent.proposers.registry import OFFLINE
+from lawagent.proposers.registry import LOG_Y_HELP, OFFLINE
 
 EPILOG = """\
 how it works:
@@ -119,7 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="symbolic proposer's starting blocks: all (default: generic motifs and the literature's law "
                    "families) or generic (powers, logs, exponentials, saturation, products only)")
     l.add_argument("--log-y", action="store_true", default=None,
-                   help="symbolic proposer: also write laws fitted to the log of the target (log(y) = ...: products of powers in log space, and any law's expression refitted to log y), where the target is positive in every training row; off by default (on the development split it did not improve the search)")
+                   help=LOG_Y_HELP)
     l.add_argument("--model", help="LLM model id, e.g. openai/gpt-4o-mini (litellm naming)")
     l.add_argument("--api-base", help="base URL of an OpenAI-compatible API")
     l.add_argument("--llm-weight", type=float, help="hybrid: share of proposals written by the LLM (0..1)")

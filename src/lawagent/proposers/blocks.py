@@ -3,8 +3,9 @@
 Two kinds. Generic motifs: a power law with an irreducible term, products of
 powers, log-linear terms, Hill saturation, quadratics, tanh steps, exponential
 decay, linear mixtures, and, on request (``log_y``) where the target is
-positive, products of powers fitted to its log (``log(y) = ...``). And families of the scaling-law literature: sums of
-power laws (Chinchilla), smoothly broken power laws, log-quadratic bowls
+positive, products of powers fitted to its log (``log(y) = ...``). And
+families of the scaling-law literature: sums of power laws (Chinchilla),
+smoothly broken power laws, log-quadratic bowls
 (learning rate, batch size), log-space interactions and drifting exponents
 (routed LMs), effective-data saturation with exponential decay
 (data-constrained), exponentials of linear mixtures (data mixing). Some of

@@ -11,6 +11,9 @@ from lawagent.task import DataSplit
 
 PROPOSERS = ("symbolic", "llm", "hybrid", "hybrid-sr")
 OFFLINE = ("symbolic", "hybrid-sr")  # the symbolic proposer's blocks apply; no LLM option does
+LOG_Y_HELP = ("symbolic proposer: also write laws fitted to the log of the target (log(y) = ...: products of powers "
+              "in log space, and any law's expression refitted to log y), where the target is positive in every "
+              "training row; off by default (on the development split it did not improve the search)")
 
 
 def build_proposer(name: str, info: TaskInfo, *, seed: int = 0, run_dir: Path | None = None,
