@@ -124,3 +124,16 @@ def test_a_law_fitted_to_log_y_reads_as_powers_and_stays_fitted_to_log_y() -> No
     assert back.log_fitted == (0,)
     np.testing.assert_allclose(predict(back, readable.params, train.X, train.groups),
                                result.predict(train.X, train.groups), rtol=1e-9)
+
+
+def test_a_log_fitted_law_whose_prediction_is_an_exp_reads_without_log_of_exp() -> None:
+    task = load_task("moe_scaling_law")
+    train = task.train()
+    law = Law.parse("log(y) = E + A/(1 + num_experts/s)", task.features, bounds={"s": (0, math.inf)})
+    result = fit(law, train.X, train.y, train.groups)
+    readable = readable_form(law, result.params_table(), train.X, train.groups)
+    assert readable.formulas[0].startswith("log(y) = ") and "log(exp(" not in readable.formulas[0]
+    back = readable.law(task.features)
+    assert back.log_fitted == (0,)
+    np.testing.assert_allclose(predict(back, readable.params, train.X, train.groups),
+                               result.predict(train.X, train.groups), rtol=1e-9)

@@ -143,9 +143,7 @@ def _named(rw: Rewrite, law: Law, params: Mapping[str, Mapping[str, float]], tar
     rename = {sympy.Symbol(old): sympy.Symbol(new) for old, new in names.items()}
     exprs = tuple(e.xreplace(rename) for e in rw.exprs)
     printer = _Printer(rw.scaled)
-    # a law fitted to log y stays one (its readable form is fitted as it was): log(y) = log(<the prediction>)
-    formulas = [f"{LOG_TARGET}log({printer.doprint(e)})" if t in law.log_fitted else printer.doprint(e)
-                for t, e in enumerate(exprs)]
+    formulas = [_log_fitted_text(e, printer) if t in law.log_fitted else printer.doprint(e) for t, e in enumerate(exprs)]
     originals = [sympy.Symbol(p) for p in law.parameters]
     value_fns = {names[p.name]: sympy.lambdify(originals, formula, modules="math")
                  for p, formula in rw.values.items()}
@@ -161,6 +159,14 @@ def _named(rw: Rewrite, law: Law, params: Mapping[str, Mapping[str, float]], tar
     table = {n: table[n] for n in names.values()}
     notes = odd_constructs(shown, law.features, [f for f, _ in rw.scaled.values()])
     return Readable(formulas, values, table, {f: k for f, k in rw.scaled.values()}, notes)
+
+
+def _log_fitted_text(expr: sympy.Expr, printer: "_Printer") -> str:
+    """A law fitted to log y stays one, so that its readable form is fitted as it was: log(y) = log(<the
+    prediction>), or log(y) = g where the prediction is exp(g)."""
+    if isinstance(expr, sympy.exp):
+        return LOG_TARGET + printer.doprint(expr.args[0])
+    return f"{LOG_TARGET}log({printer.doprint(expr)})"
 
 
 def _call(fn, vec: list[float]) -> float:
