@@ -467,3 +467,15 @@ def test_log_y_discovery_recovers_a_product_of_powers_fitted_to_log_y(tmp_path):
     assert max(r["val_r2"] for r in logs) > 0.99
     assert json.loads((tmp_path / "r" / "config.json").read_text())["proposer_options"] == {"log_y": True}
     assert result.best.test_r2 > 0.99
+
+
+def test_log_y_on_a_target_that_is_not_positive_says_so(planted_csv, tmp_path, capsys):
+    csv = tmp_path / "shifted.csv"
+    frame = pd.read_csv(planted_csv)
+    frame["y"] -= 3.0  # y = -1 + 5/sqrt(x): negative for large x
+    frame.to_csv(csv, index=False)
+    assert main(["discover", str(csv), "--features", "x", "--target", "y", "--holdout", "x >= 2000", "--log-y",
+                 "--iterations", "1", "--workers", "0", "--out", str(tmp_path)]) == 0
+    assert "note: --log-y: the target is not positive in every training row" in capsys.readouterr().err
+    formulas = [r["formula"] for run in tmp_path.glob("shifted-*") for r in RunDir(run).load_candidates()]
+    assert formulas and not [f for f in formulas if f.startswith("log(y)")]

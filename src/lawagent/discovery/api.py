@@ -258,6 +258,8 @@ def _run(task: Task, view: TrainView, proposer: str | Proposer, proposer_options
     if fixed:
         out.message(f"note: {', '.join(fixed)} {'has' if len(fixed) == 1 else 'have'} one value in every training row: "
                     "the data cannot show its effect (the offline proposers leave it out)")
+    if (proposer_options or {}).get("log_y") and not view.info.positive_targets:
+        out.message("note: --log-y: the target is not positive in every training row, so no law is fitted to its log")
     prepared = time.monotonic() - settings.started if settings.started is not None else 0.0
     try:
         if resume:
