@@ -269,6 +269,10 @@ def test_a_log_fitted_law_is_least_squares_on_the_log_of_the_target() -> None:
     got = [result.groups["all_data"].params[p] for p in ("E0", "a", "b", "c")]
     np.testing.assert_allclose(got, ols, rtol=1e-8)
     np.testing.assert_allclose(result.predict(train.X, train.groups).ravel(), np.exp(design @ ols), rtol=1e-8)
+    from lawagent.uncertainty import standard_errors  # the card's errors: on the scale the law was fitted on
+
+    np.testing.assert_allclose(list(standard_errors(law, result.params_table(), train)["all_data"].values()),
+                               list(result.groups["all_data"].stderr.values()), rtol=1e-5)
     in_y = fit(Law.parse(f"exp({text})", task.features), train.X, train.y, train.groups)
     assert not np.allclose([in_y.groups["all_data"].params[p] for p in ("E0", "a", "b", "c")], ols, rtol=1e-3)
 

@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from lawagent.errors import LawagentError
-from lawagent.fit.fitter import FitOptions, fit, predict, stderr_from_jacobian
+from lawagent.fit.fitter import FitOptions, fit, fit_space, predict, stderr_from_jacobian
 from lawagent.law.law import Law
 from lawagent.task import DataSplit
 
@@ -41,13 +41,13 @@ def standard_errors(law: Law, params: Mapping[str, Mapping[str, float]], rows: D
             continue
         X = {f: v[idx] for f, v in rows.X.items()}
         labels = np.full(len(idx), g, dtype=object)
-        y = rows.y[idx]
+        y = rows.y[idx].reshape(len(idx), -1)
 
-        def pred(t: np.ndarray) -> np.ndarray:
-            return predict(law, {g: dict(zip(names, t))}, X, labels).ravel()
+        def pred(t: np.ndarray) -> np.ndarray:  # on the fitter's scale: log y for a law fitted to log y
+            return fit_space(law, predict(law, {g: dict(zip(names, t))}, X, labels)).ravel()
 
         base = pred(theta)
-        resid = base - y.ravel()
+        resid = base - fit_space(law, y).ravel()
         if not np.isfinite(resid).all():
             continue
         J = np.empty((len(base), len(names)))

@@ -173,18 +173,27 @@ def fit(
     return FitResult(law, ordered, time.perf_counter() - start, compiled)
 
 
+def fit_space(law: Law, values: np.ndarray) -> np.ndarray:
+    """Targets (or predictions), shape (rows, targets), as the fitter compares them: the log of each
+    log-fitted target's column (NaN where it is not positive)."""
+    if not law.log_fitted:
+        return values
+    out = np.array(values, dtype=float)
+    with np.errstate(all="ignore"):
+        for t in law.log_fitted:
+            out[:, t] = np.where(out[:, t] > 0, np.log(out[:, t]), np.nan)
+    return out
+
+
 def _fitted_target(law: Law, y: np.ndarray) -> np.ndarray:
     """The target the fitter fits: its log for a log-fitted target (which must then be positive)."""
-    if not law.log_fitted:
-        return y
-    y = y.copy()
     for t in law.log_fitted:
         bad = ~(y[:, t] > 0)
         if bad.any():
-            raise FitError(f"'{LOG_TARGET.strip()} ...' fits the log of the target, but {int(bad.sum())} of its "
+            which = f"target {t + 1}" if y.shape[1] > 1 else "the target"
+            raise FitError(f"'{LOG_TARGET.strip()} ...' fits the log of {which}, but {int(bad.sum())} of its "
                            f"{len(y)} rows are not positive (first: {float(y[bad, t][0]):g}); write the law for y itself")
-        y[:, t] = np.log(y[:, t])
-    return y
+    return fit_space(law, y)
 
 
 def _ordered(g: GroupFit, order: Sequence[str]) -> GroupFit:
