@@ -163,3 +163,11 @@ def test_bounded_grammar_compiles_in_llama_cpp():
     for n_targets, lines, budget in ((1, 1, 64), (1, 1, 128), (1, 4, 320), (5, 3, 2000)):
         grammar = law_grammar(FEATURES, n_targets, lines, max_chars=budget)
         assert LlamaGrammar.from_string(grammar, verbose=False) is not None
+
+
+def test_a_law_for_the_log_of_the_target_stays_one() -> None:
+    from lawagent.llm.answers import clean_line, extract
+
+    assert clean_line("log(loss) = a + b*log(N)")[0] == "log(loss) = a + b*log(N)"
+    assert clean_line("L(N, D) = a + b*N")[0] == "a + b*N"
+    assert extract("log(y) = c + b*log(N)", ["N"], ["loss"], 8)[0].law.log_fitted == (0,)

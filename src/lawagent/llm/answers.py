@@ -66,7 +66,8 @@ def _delatex(text: str) -> str:
     for pattern, repl in _LATEX:
         text = re.sub(pattern, repl, text)
     text = text.strip().rstrip(".,;:").strip()
-    text = re.sub(r"^(?:[A-Za-z_][A-Za-z0-9_]*\s*\([^()]*\)\s*=)", "", text).strip()  # 'L(N, D) = ...'
+    # 'L(N, D) = ...', but not 'log(loss) = ...' (a law fitted to the log of the target: the parser reads it)
+    text = re.sub(r"^(?!log\s*\()(?:[A-Za-z_][A-Za-z0-9_]*\s*\([^()]*\)\s*=)", "", text).strip()
     head, sep, rest = text.partition("=")
     if sep and re.fullmatch(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*", head) and "=" not in rest:
         text = rest.strip()  # 'loss = ...'
