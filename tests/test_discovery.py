@@ -479,3 +479,12 @@ def test_log_y_on_a_target_that_is_not_positive_says_so(planted_csv, tmp_path, c
     assert "note: --log-y: the target is not positive in every training row" in capsys.readouterr().err
     formulas = [r["formula"] for run in tmp_path.glob("shifted-*") for r in RunDir(run).load_candidates()]
     assert formulas and not [f for f in formulas if f.startswith("log(y)")]
+
+
+def test_resume_refuses_another_search_space(planted_csv, tmp_path):
+    """--blocks and --log-y decide what is proposed: a resumed run replays its search, so they must not change."""
+    discover_csv(planted_csv, ["x"], ["y"], holdout="x >= 2000", parameter_budget=4, iterations=1, out_dir=tmp_path,
+                 run_id="r", **FAST)
+    with pytest.raises(LawagentError, match="it was run with proposer option log_y=None, not True"):
+        resume_run(tmp_path / "r", iterations=2, workers=0, progress=False, proposer_options={"log_y": True})
+    resume_run(tmp_path / "r", iterations=2, workers=0, progress=False)  # the same search: resumes

@@ -232,6 +232,11 @@ def _resumable(run_dir: RunDir, config: dict[str, Any], task: Task) -> dict[str,
         if old.get(key) != config[key]:
             raise LawagentError(f"cannot resume {run_dir.path}: it was run with {key}={old.get(key)!r}, "
                                 f"not {config[key]!r}")
+    for key in SEARCH_OPTIONS:  # what the proposer proposes: a resumed run replays and continues the same search
+        was, now = (old.get("proposer_options") or {}).get(key), (config.get("proposer_options") or {}).get(key)
+        if was != now:
+            raise LawagentError(f"cannot resume {run_dir.path}: it was run with proposer option {key}={was!r}, "
+                                f"not {now!r}; start a new run")
     if old["task"]["name"] != task.name:
         raise LawagentError(f"cannot resume {run_dir.path}: it is a run of task {old['task']['name']!r}, not {task.name!r}")
     if old.get("validation_rows", config["validation_rows"]) != config["validation_rows"]:  # older runs have none
@@ -402,6 +407,10 @@ def _names(value: str | Sequence[str], what: str) -> list[str]:
     if not names:
         raise LawagentError(f"give at least one column name for {what}")
     return names
+
+
+# proposer options that change what is proposed (the others, like an LLM's cost limit, may change on resume)
+SEARCH_OPTIONS = ("blocks", "log_y", "evaluations")
 
 
 def _public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
