@@ -285,3 +285,13 @@ def test_a_law_fitted_to_log_y_is_exported_as_one(runs):
     best = run.best
     assert best.formulas[0].startswith("log(y) = ") and best.law().log_fitted == (0,)
     assert "LOG_FITTED = [0]" in to_sldbench(best)
+
+
+def test_sldbench_program_refuses_a_log_fitted_target_that_is_not_positive(runs, tmp_path):
+    path = tmp_path / "log_program.py"
+    path.write_text(to_sldbench(load_run(runs["log"]).best))
+    program = _import(path, "log_program")
+    X = np.array([[1e9, 1.0], [2e9, 2.0], [4e9, 4.0]])
+    assert np.isfinite(program.fit_scaling_law(X, np.array([3.0, 2.5, 2.2]))).all()
+    with pytest.raises(ValueError, match="fitted to the log of target 0, which has values <= 0"):
+        program.fit_scaling_law(X, np.array([3.0, -2.5, 2.2]))

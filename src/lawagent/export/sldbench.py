@@ -96,7 +96,11 @@ def _fitted(values):
 def fit_scaling_law(data_points, loss_values):
     """Least-squares fit of PARAMETERS to the rows (to their log for LOG_FITTED targets); returns a 1-D array."""
     X = _matrix(data_points)
-    y = _fitted(numpy.asarray(loss_values, dtype=float).reshape(X.shape[0], -1))
+    y = numpy.asarray(loss_values, dtype=float).reshape(X.shape[0], -1)
+    for t in LOG_FITTED:
+        if not (y[:, t] > 0).all():
+            raise ValueError("the law is fitted to the log of target %d, which has values <= 0 here" % t)
+    y = _fitted(y)
     lo, hi = numpy.array(LOWER), numpy.array(UPPER)
     big = 1e6 * (1.0 + numpy.abs(y[numpy.isfinite(y)]).max(initial=0.0))
 
