@@ -285,6 +285,9 @@ def test_a_law_fitted_to_log_y_is_exported_as_one(runs):
     best = run.best
     assert best.formulas[0].startswith("log(y) = ") and best.law().log_fitted == (0,)
     assert "LOG_FITTED = [0]" in to_sldbench(best)
+    latex = to_latex(best, "all")
+    assert "\\log \\mathrm{loss} = E + a \\log{\\left(\\mathrm{num\\_params} \\right)}" in latex, latex
+    assert to_sympy(best) == sympy.exp(best.law().expressions[0])  # sympy: the prediction
 
 
 def test_sldbench_program_refuses_a_log_fitted_target_that_is_not_positive(runs, tmp_path):

@@ -40,10 +40,10 @@ def to_latex(record: LawRecord, group: str | None = None, *, digits: int = 4, ta
     law, names = _latex_law(record)
     groups = list(record.params) if group == "all" else ([] if group is None else [group])
     blocks = []
-    blocks.append(_latex_equations(record, law.outputs, names, None, equation_env))
+    blocks.append(_latex_equations(record, law, law.expressions, names, None, equation_env))
     for g in groups:
         values = {k: _round(v, digits) for k, v in group_values(record, g).items()}
-        blocks.append(_latex_equations(record, law.with_values(values), names, g, equation_env))
+        blocks.append(_latex_equations(record, law, law.with_values(values, as_written=True), names, g, equation_env))
     if table and record.params:
         blocks.append(_latex_table(record, law, names, digits))
     return "\n\n".join(blocks) + "\n"
@@ -74,12 +74,15 @@ def _latex_law(record: LawRecord) -> tuple[Law, dict[sympy.Symbol, str]]:
     return law, names
 
 
-def _latex_equations(record, exprs, names, group, env) -> str:
+def _latex_equations(record, law: Law, exprs, names, group, env) -> str:
+    """One equation per target: ``exprs`` are the right-hand sides as written, so a law fitted to log y
+    reads ``\\log L = ...``."""
     lines = []
     if group is not None:
         lines.append(f"% group {latex_escape(group)}")
-    for target, expr in zip(targets_of(record), exprs):
-        body = f"{latex_name(target)} = {sympy.latex(expr, symbol_names=names)}"
+    for t, (target, expr) in enumerate(zip(targets_of(record), exprs)):
+        lhs = f"\\log {latex_name(target)}" if t in law.log_fitted else latex_name(target)
+        body = f"{lhs} = {sympy.latex(expr, symbol_names=names)}"
         lines.append("\\begin{equation}\n" + body + "\n\\end{equation}" if env else body)
     return "\n".join(lines)
 

@@ -224,10 +224,11 @@ class Law:
     def __repr__(self) -> str:
         return f"Law({self.text()!r}, parameters={list(self.parameters)})"
 
-    def with_values(self, values: Mapping[str, float]) -> tuple[sympy.Expr, ...]:
-        """The predictions (:attr:`outputs`) with parameter values substituted."""
+    def with_values(self, values: Mapping[str, float], *, as_written: bool = False) -> tuple[sympy.Expr, ...]:
+        """The predictions (:attr:`outputs`), or with ``as_written`` the right-hand sides (:attr:`expressions`),
+        with parameter values substituted."""
         subs = {symbol(k): sympy.Float(v) for k, v in values.items()}
-        return tuple(e.xreplace(subs) for e in self.outputs)
+        return tuple(e.xreplace(subs) for e in (self.expressions if as_written else self.outputs))
 
 
 class TextPrinter(sympy.printing.str.StrPrinter):

@@ -76,7 +76,7 @@ def readable_form(law: Law, params: Mapping[str, Mapping[str, float]], X: Mappin
     raw = predict(law, params, X, groups)
     check = _Checker(law, params, X, groups, raw, targets)
     positive = {f for f in features if f in X and np.all(np.asarray(X[f], float) > 0)}
-    rw = Rewrite.start(law.outputs, features)
+    rw = Rewrite.start(law.expressions, features)  # a law fitted to log y: its right-hand side, as fitted
     for step in (lambda r: simplify(r, positive), powers, fold):
         rw = check.keep(rw, step(rw))
     for f in law.used_features:
@@ -87,7 +87,7 @@ def readable_form(law: Law, params: Mapping[str, Mapping[str, float]], X: Mappin
                 rw = check.keep(rw, scaled)
     readable = _named(rw, law, params, targets)
     if not check.passes(readable):
-        readable = _named(Rewrite.start(law.outputs, features), law, params, targets)
+        readable = _named(Rewrite.start(law.expressions, features), law, params, targets)
         if not check.passes(readable):  # renaming alone cannot change a prediction: a bug if it does
             raise LawagentError(f"readable form of {law.text()!r} does not reproduce the law")
     return readable
@@ -143,7 +143,8 @@ def _named(rw: Rewrite, law: Law, params: Mapping[str, Mapping[str, float]], tar
     rename = {sympy.Symbol(old): sympy.Symbol(new) for old, new in names.items()}
     exprs = tuple(e.xreplace(rename) for e in rw.exprs)
     printer = _Printer(rw.scaled)
-    formulas = [_log_fitted_text(e, printer) if t in law.log_fitted else printer.doprint(e) for t, e in enumerate(exprs)]
+    formulas = [LOG_TARGET + printer.doprint(e) if t in law.log_fitted else printer.doprint(e)
+                for t, e in enumerate(exprs)]
     originals = [sympy.Symbol(p) for p in law.parameters]
     value_fns = {names[p.name]: sympy.lambdify(originals, formula, modules="math")
                  for p, formula in rw.values.items()}
@@ -159,14 +160,6 @@ def _named(rw: Rewrite, law: Law, params: Mapping[str, Mapping[str, float]], tar
     table = {n: table[n] for n in names.values()}
     notes = odd_constructs(shown, law.features, [f for f, _ in rw.scaled.values()])
     return Readable(formulas, values, table, {f: k for f, k in rw.scaled.values()}, notes)
-
-
-def _log_fitted_text(expr: sympy.Expr, printer: "_Printer") -> str:
-    """A law fitted to log y stays one, so that its readable form is fitted as it was: log(y) = log(<the
-    prediction>), or log(y) = g where the prediction is exp(g)."""
-    if isinstance(expr, sympy.exp):
-        return LOG_TARGET + printer.doprint(expr.args[0])
-    return f"{LOG_TARGET}log({printer.doprint(expr)})"
 
 
 def _call(fn, vec: list[float]) -> float:
