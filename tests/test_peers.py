@@ -88,6 +88,18 @@ def test_hybrid_sr_discovery_starts_from_operon_models_of_the_fit_rows(tmp_path)
     assert config["proposer"] == "hybrid-sr" and res.best is not None
 
 
+def test_a_hybrid_sr_run_resumes_as_if_it_had_not_stopped(tmp_path):
+    from lawagent.discovery import discover, resume_run
+
+    kw = dict(proposer="hybrid-sr", proposer_options={"evaluations": 2000}, batch_size=16, workers=0, progress=False,
+              out_dir=tmp_path)
+    discover("parallel_scaling_law", iterations=3, run_id="whole", **kw)
+    discover("parallel_scaling_law", iterations=1, run_id="split", **kw)
+    resume_run(tmp_path / "split", iterations=3, workers=0, progress=False)
+    rows = lambda run: [(r["formula"], r["val_r2"]) for r in map(json.loads, open(tmp_path / run / "candidates.jsonl"))]  # noqa: E731
+    assert len(rows("whole")) > 16 and rows("split") == rows("whole")
+
+
 def test_hybrid_sr_cli_options(capsys):
     from lawagent.bench.leaderboard import agent_text
 

@@ -18,6 +18,7 @@ from lawagent.errors import Interrupted, LawagentError
 from lawagent.executor import Where
 from lawagent.executor import require as require_executor
 from lawagent.proposers.base import Proposer
+from lawagent.proposers.registry import PROPOSERS
 from lawagent.records import LawRecord
 from lawagent.runfolder import CONFIG, EQUATIONS, FINAL, STATE, RunDir, task_from_spec, task_spec
 from lawagent.selection.protocol import DEFAULT_FOLDS, protocol_for
@@ -383,7 +384,7 @@ def resume_run(run_dir: str | Path, *, iterations: int | None = None, max_candid
     saved = config.get("budget") or {}
     if proposer is None:
         proposer = config["proposer"]
-        if proposer not in ("symbolic", "llm", "hybrid"):
+        if proposer not in PROPOSERS:
             raise LawagentError(f"run {rd.path} used a custom proposer {proposer!r}: pass it as resume_run(proposer=...)")
     opts = dict(config.get("proposer_options") or {}) | dict(proposer_options or {})
     return discover(
