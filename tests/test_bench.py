@@ -184,6 +184,9 @@ def test_bench_cli_compare_and_errors(bench, capsys, tmp_path):
     assert main(["bench", "compare", "tiny", "tiny", "--out", out, "--save", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "Δ mean (B − A)" in text and "+0.0000" in text and "Δ selected" in text
+    assert "| Δ / s.e. |" in text and "R² clipped to [−1, 1]* |" in text
+    header = next(line for line in (tmp_path / "compare.csv").read_text().splitlines())
+    assert "delta_se" in header and "a_clipped" in header
     assert (tmp_path / "compare.png").is_file() and (tmp_path / "compare.csv").is_file()
     assert main(["bench", "leaderboard", "tiny", "--out", out]) == 0
     assert "# Leaderboard (test rows: a release measurement): bench-tiny" in capsys.readouterr().out
@@ -323,3 +326,15 @@ def test_a_killed_cell_process_does_not_fail_the_other_cells(tmp_path):
     assert killed, "no cell process was running to kill"
     assert sorted(s["task"] for s in summaries) == sorted(TASKS)  # each cell reported once
     assert [s["status"] for s in summaries] == ["done", "done"], summaries
+
+
+def test_compare_weighs_a_difference_by_the_seeds_spread():
+    from lawagent.bench.leaderboard import TaskRow, _delta_se, clipped_mean
+
+    def row(r2):
+        return TaskRow("t", len(r2), 0, r2, [], [], [], [], [], [])
+
+    a, b = row([0.8, 0.9, 1.0, -3.0]), row([0.9, 0.9])
+    assert clipped_mean(a) == pytest.approx((0.8 + 0.9 + 1.0 - 1.0) / 4)  # -3 counts as -1
+    assert _delta_se(a, b) == pytest.approx(math.sqrt(a.r2_std**2 / 4 + 0.0))
+    assert math.isnan(_delta_se(a, row([0.5])))  # one seed has no spread

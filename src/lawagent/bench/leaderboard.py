@@ -172,15 +172,23 @@ class Leaderboard:
 COLLECTIONS = {"sldbench": "SLDBench", "more": "more datasets"}
 
 
+def _clip(v: float) -> float:
+    return min(1.0, max(-1.0, v))
+
+
+def clipped_mean(row: TaskRow) -> float:
+    """The task's mean R² with every seed's R² clipped to [−1, 1] first, as SLDBench's leaderboard does."""
+    return float(np.mean([_clip(v) for v in row.r2])) if row.r2 else math.nan
+
+
 def clipped_mean_row(rows: list[TaskRow], label: str) -> dict[str, Any]:
     """Mean over ``rows`` with every R² clipped to [−1, 1] first, as SLDBench's leaderboard does."""
-    clip = lambda v: min(1.0, max(-1.0, v))  # noqa: E731
-    means = [float(np.mean([clip(v) for v in r.r2])) for r in rows if r.r2]
-    chosen = [clip(r.r2_selected) for r in rows if _finite(r.r2_selected)]
+    means = [clipped_mean(r) for r in rows if r.r2]
+    chosen = [_clip(r.r2_selected) for r in rows if _finite(r.r2_selected)]
     refs = [r.reference_r2 for r in rows]
     return {"task": label, "r2_mean": _mean(means) if len(means) == len(rows) else math.nan,
             "r2_selected": _mean(chosen) if len(chosen) == len(rows) else math.nan,
-            "reference_r2_ours": _mean([clip(v) for v in refs]) if all(_finite(v) for v in refs) else math.nan,
+            "reference_r2_ours": _mean([_clip(v) for v in refs]) if all(_finite(v) for v in refs) else math.nan,
             "published_reference_r2": _mean([r.published_reference_r2 for r in rows])
             if all(r.published_reference_r2 is not None for r in rows) else math.nan}
 
@@ -635,7 +643,11 @@ def label(lb: Leaderboard) -> str:
 
 
 def compare(a: Path, b: Path) -> tuple[list[dict[str, Any]], Leaderboard, Leaderboard]:
-    """Per task: A and B mean and selected-seed R² and B − A, over the tasks either has; then the mean over common tasks."""
+    """Per task: A and B mean and selected-seed R² and B − A, over the tasks either has; then the mean over common tasks.
+
+    ``delta_se`` is the standard error of B − A from the seeds' spread (Welch: the two runs' seeds are
+    independent searches), so ``delta_mean / delta_se`` says how far a difference is beyond what reseeding alone
+    moves; ``*_clipped`` are the means with every R² clipped to [−1, 1] (what the leaderboards average)."""
     la, lb_ = build_leaderboard(a, check=False), build_leaderboard(b, check=False)
     if la.dev != lb_.dev:  # the near and far dev splits share their pseudo-test rows: those compare
         raise LawagentError(f"cannot compare {la.bench_dir.name} with {lb_.bench_dir.name}: one scores the development "
@@ -651,38 +663,56 @@ def compare(a: Path, b: Path) -> tuple[list[dict[str, Any]], Leaderboard, Leader
                      "b_selected": y.r2_selected if y else math.nan, "b_seeds": y.seeds if y else 0,
                      "delta_mean": (y.r2_mean - x.r2_mean) if x and y else math.nan,
                      "delta_selected": (y.r2_selected - x.r2_selected) if x and y else math.nan,
+                     "delta_se": _delta_se(x, y) if x and y else math.nan,
+                     "a_clipped": clipped_mean(x) if x else math.nan, "b_clipped": clipped_mean(y) if y else math.nan,
                      "reference_r2_ours": _num((x or y).reference_r2)})
     common = [r for r in rows if _finite(r["delta_mean"])]
     if common:
         mean = {"task": f"mean over {len(common)} common tasks"}
-        for k in ("a_mean", "a_selected", "b_mean", "b_selected", "delta_mean", "delta_selected", "reference_r2_ours"):
+        for k in ("a_mean", "a_selected", "b_mean", "b_selected", "delta_mean", "delta_selected", "reference_r2_ours",
+                  "a_clipped", "b_clipped"):
             vals = [r[k] for r in common]
             mean[k] = float(np.mean(vals)) if all(_finite(v) for v in vals) else math.nan
         rows.append(mean)
     return rows, la, lb_
 
 
+def _delta_se(x: TaskRow, y: TaskRow) -> float:
+    """Standard error of y's mean R² minus x's, from each run's spread over its seeds."""
+    if len(x.r2) < 2 or len(y.r2) < 2:
+        return math.nan
+    return math.sqrt(x.r2_std**2 / len(x.r2) + y.r2_std**2 / len(y.r2))
+
+
 def compare_markdown(rows: list[dict[str, Any]], la: Leaderboard, lb_: Leaderboard) -> str:
     note = _machine_note(la, lb_)
     lines = [f"A = {la.bench_dir.name}: {label(la)}", f"B = {lb_.bench_dir.name}: {label(lb_)}", "",
              *([note, ""] if note else []),
-             "| task | A R² mean ± std | A selected | B R² mean ± std | B selected | Δ mean (B − A) | Δ selected | reference (ours) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| task | A R² mean ± std | A selected | B R² mean ± std | B selected | Δ mean (B − A) | Δ / s.e. | "
+             "Δ selected | reference (ours) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         sa = f"{_f(r.get('a_mean'))} ± {_f(r.get('a_std'))}" if "a_std" in r else _f(r.get("a_mean"))
         sb = f"{_f(r.get('b_mean'))} ± {_f(r.get('b_std'))}" if "b_std" in r else _f(r.get("b_mean"))
-        d = r.get("delta_mean")
+        d, se = r.get("delta_mean"), r.get("delta_se")
         ds = "–" if not _finite(d) else f"{d:+.4f}"
+        z = "–" if not (_finite(d) and _finite(se) and se > 0) else f"{d / se:+.1f}"
         db = r.get("delta_selected")
         dbs = "–" if not _finite(db) else f"{db:+.4f}"
-        lines.append(f"| {r['task']} | {sa} | {_f(r.get('a_selected'))} | {sb} | {_f(r.get('b_selected'))} | {ds} | {dbs} | "
-                     f"{_f(r.get('reference_r2_ours'))} |")
+        lines.append(f"| {r['task']} | {sa} | {_f(r.get('a_selected'))} | {sb} | {_f(r.get('b_selected'))} | {ds} | {z} | "
+                     f"{dbs} | {_f(r.get('reference_r2_ours'))} |")
+    mean = rows[-1] if rows and "a_clipped" in rows[-1] and "a_std" not in rows[-1] else None
+    if mean is not None and _finite(mean["a_clipped"]) and _finite(mean["b_clipped"]):
+        lines.append(f"| *{mean['task']}, R² clipped to [−1, 1]* | {_f(mean['a_clipped'])} | | {_f(mean['b_clipped'])} | | "
+                     f"{mean['b_clipped'] - mean['a_clipped']:+.4f} | | | |")
+    lines += ["", "Δ / s.e.: the difference of the means over its standard error from the seeds' spread (Welch); "
+              "reseeding alone moves it beyond ±2 about one time in twenty per task (more often with few seeds)."]
     return "\n".join(lines) + "\n"
 
 
 def compare_csv(rows: list[dict[str, Any]]) -> str:
     cols = ["task", "a_mean", "a_std", "a_selected", "a_seeds", "b_mean", "b_std", "b_selected", "b_seeds",
-            "delta_mean", "delta_selected", "reference_r2_ours"]
+            "delta_mean", "delta_se", "delta_selected", "a_clipped", "b_clipped", "reference_r2_ours"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
