@@ -220,6 +220,10 @@ def discover(
         lock.release()
 
 
+# proposer options that change what is proposed (the others, like an LLM's cost limit, may change on resume)
+SEARCH_OPTIONS = ("blocks", "log_y", "evaluations")
+
+
 def _resumable(run_dir: RunDir, config: dict[str, Any], task: Task) -> dict[str, Any]:
     """The saved config of the run to resume, if it is the run ``config`` describes (its budget and workers updated)."""
     old = run_dir.read(CONFIG)
@@ -408,10 +412,6 @@ def _names(value: str | Sequence[str], what: str) -> list[str]:
     if not names:
         raise LawagentError(f"give at least one column name for {what}")
     return names
-
-
-# proposer options that change what is proposed (the others, like an LLM's cost limit, may change on resume)
-SEARCH_OPTIONS = ("blocks", "log_y", "evaluations")
 
 
 def _public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
