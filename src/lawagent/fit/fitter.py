@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from lawagent.fit import native
 from lawagent.fit.transforms import U_LIMIT, Transform
 from lawagent.law.compile import CompiledLaw, compile_law
 from lawagent.errors import FitError
@@ -384,6 +385,10 @@ class _Problem:
             cost, r, c, Q, theta, J0 = self._project(U)
             return self._results(U, cost, np.ones((G, 1), bool), np.zeros((G, 1), int))
         U = self._starts()
+        prog = (native.program(self.c.tape, tuple(self.lin_idx)) if self.c.tape is not None and native.available()
+                else None)
+        if prog is not None:
+            return self._solve_native(prog, U, deadline)
         cost, r, c, Q, theta, J0 = self._project(U)
         J = self._jacobian_nl(U, theta, c, Q, J0)
         S = U.shape[1]
@@ -401,7 +406,6 @@ class _Problem:
         iters = np.zeros(cost.shape, int)
         k = len(self.nl_idx)
         eye = np.eye(k)
-        window = 20
         before = cost.copy()
 
         def write_out(rows: np.ndarray) -> None:
@@ -413,7 +417,7 @@ class _Problem:
         for it in range(self.options.max_iter):
             if done.all() or time.perf_counter() > deadline:
                 break
-            if it and it % window == 0:
+            if it and it % STALL_WINDOW == 0:
                 # A start that gained almost nothing over a whole window is crawling
                 # along a flat valley: call it converged rather than let it hold the batch.
                 stalled = (before - cost) <= STALL_TOL * np.maximum(cost, 1e-300)
@@ -458,6 +462,35 @@ class _Problem:
             lam = np.where(better, np.maximum(lam / 3, 1e-12), np.minimum(lam * 4, 1e16))
             done |= converged | (cost <= 1e-30)
         write_out(np.ones(len(pairs), bool))
+        out_converged |= out_cost <= 1e-30
+        return self._results(out_U, out_cost, out_converged, out_iters)
+
+    def _solve_native(self, prog: "native.Program", U: np.ndarray, deadline: float) -> list[GroupFit]:
+        """solve's refinement, compiled (:mod:`lawagent.fit.native`): every pair on its own, one start of
+        every group at a time (best screened first); starts the time limit leaves unrefined keep their place."""
+        G, S, k = U.shape
+        m = self.mask.shape[-1] // self.c.n_targets  # rows per target (padded)
+        X = np.ascontiguousarray(np.stack([x[:, 0] for x in self.X], axis=1)) if self.X else np.empty((G, 0, m))
+        kinds = np.array([native.KINDS[t.kind] for t in self.transforms], dtype=np.int64)
+        lo = np.array([t.lo for t in self.transforms], dtype=float)
+        hi = np.array([t.hi for t in self.transforms], dtype=float)
+        logmode = np.zeros((G, S, k), bool) if self.logmode is None else self.logmode
+        sign = np.ones((G, S, k)) if self.sign is None else self.sign
+        lin, nl = np.array(self.lin_idx, dtype=np.int64), np.array(self.nl_idx, dtype=np.int64)
+        Y, mask = np.ascontiguousarray(self.Y[:, 0]), np.ascontiguousarray(self.mask[:, 0])
+        out_U = np.array(U, dtype=float)
+        out_cost, out_converged = np.full((G, S), np.nan), np.zeros((G, S), bool)
+        out_iters = np.zeros((G, S), int)
+        o = self.options
+        for s in range(S):
+            if time.perf_counter() > deadline:
+                break
+            out_U[:, s], out_cost[:, s], out_converged[:, s], out_iters[:, s] = native.refine(
+                prog, X, Y, mask, lin, nl, kinds, lo, hi, logmode[:, s], sign[:, s], out_U[:, s], o.max_iter, o.tol,
+                STALL_TOL, STALL_WINDOW)
+        left = np.isnan(out_cost)
+        if left.any():  # the time limit came first: these keep their start
+            out_cost = np.where(left, self._project(out_U)[0], out_cost)
         out_converged |= out_cost <= 1e-30
         return self._results(out_U, out_cost, out_converged, out_iters)
 
@@ -531,7 +564,8 @@ def stderr_from_jacobian(J: np.ndarray, s2: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(err), err, np.nan)
 
 
-STALL_TOL = 1e-8  # relative cost decrease over 20 iterations below which a start stops
+STALL_TOL = 1e-8  # relative cost decrease over STALL_WINDOW iterations below which a start stops
+STALL_WINDOW = 20
 
 
 def _default_start(t: Transform) -> float:

@@ -33,6 +33,7 @@ class CompiledLaw:
     parameters: tuple[str, ...]
     linear: tuple[str, ...]
     _run: Runner
+    tape: Tape | None = None  # what _run runs, where it is a tape (the compiled fitter interprets it)
 
     @property
     def n_targets(self) -> int:
@@ -112,4 +113,4 @@ def _compile_cached(law: Law) -> CompiledLaw:  # a Law hashes by identity
     tape = Tape(law.outputs, law.used_features, law.parameters)
     bounded = {i for i, p in enumerate(law.parameters) if p in law.bounds}
     linear = tuple(law.parameters[i] for i in tape.linear_parameters(bounded))
-    return CompiledLaw(law, law.used_features, law.parameters, linear, tape.run)
+    return CompiledLaw(law, law.used_features, law.parameters, linear, tape.run, tape)

@@ -1,0 +1,111 @@
+"""The fitter's Levenberg-Marquardt refinement compiled with numba: one (group, start) pair at a time.
+
+Why: the numpy refinement (:meth:`lawagent.fit.fitter._Problem.solve`) steps every
+pair of a fit together, a few hundred numpy calls per iteration on arrays of a few
+hundred numbers. Their cost is the calls', not the arithmetic's, and it is paid
+every iteration until the slowest pair of the slowest group has converged, though
+most pairs are done in a fifth of that. Compiled, a pair's iteration is a few
+microseconds and a converged pair costs nothing more.
+
+The law is evaluated by a small interpreter over the same tape the numpy path runs
+(:class:`lawagent.law.tape.Tape`: values, then reverse-mode derivatives, as
+unary and binary operations on slots), so there is no compilation per law. The
+algorithm is the numpy path's, step for step: variable projection (linear
+parameters solved by scaled Cholesky least squares, SVD where that fails; Kaufman's
+Jacobian), Marquardt damping, the same convergence, stall and give-up rules.
+
+numba is optional (``pip install 'lawagent[fast]'``): :func:`available` says whether
+it is installed and ``LAWAGENT_NATIVE=0`` turns it off; without it the numpy path runs.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from lawagent.law.tape import Tape, _step
+from lawagent.fit.transforms import U_LIMIT
+
+# the operations a tape can hold, by the numpy function it calls
+_OPCODES = {
+    np.add: 0, np.subtract: 1, np.multiply: 2, np.divide: 3, np.power: 4, np.negative: 5, np.exp: 6,
+    np.log: 7, np.tanh: 8, np.sqrt: 9, np.sign: 10, np.abs: 11, np.minimum: 12, np.maximum: 13, _step: 14,
+}
+KINDS = {"none": 0, "lower": 1, "upper": 2, "box": 3}  # lawagent.fit.transforms.Transform.kind
+
+
+def available() -> bool:
+    """Whether the compiled refinement can run (numba installed, not turned off)."""
+    if os.environ.get("LAWAGENT_NATIVE", "1") == "0":
+        return False
+    return _kernels() is not None
+
+
+@lru_cache(maxsize=1)
+def _kernels() -> Any:
+    try:
+        from lawagent.fit import _native_kernels
+    except ImportError:
+        return None
+    return _native_kernels
+
+
+class Program:
+    """A tape as integer arrays the compiled interpreter reads: its operations, constants and outputs."""
+
+    def __init__(self, tape: Tape, linear: tuple[int, ...]):
+        everything = tuple(range(len(tape.parameters)))
+        nonlinear = tuple(i for i in everything if i not in linear)
+        self.code = _code(tape.program(everything))  # values and every parameter's derivative
+        self.code_nl = _code(tape.program(nonlinear))  # values and the nonlinear parameters' derivatives
+        self.n_slots = len(tape._template)
+        consts = [(s, float(v)) for s, v in enumerate(tape._template) if v is not None]
+        self.const_slots = np.array([s for s, _ in consts], dtype=np.int64)
+        self.const_values = np.array([v for _, v in consts], dtype=float)
+        n_feat = len(tape.features)
+        self.feature_slots = np.array(tape.input_slots[:n_feat], dtype=np.int64)
+        self.param_slots = np.array(tape.input_slots[n_feat:], dtype=np.int64)
+        self.value_out = np.array(tape.value_outputs, dtype=np.int64)
+        self.jac_out = np.array([[-1 if s is None else s for s in row] for row in tape.jacobian_outputs],
+                                dtype=np.int64).reshape(len(tape.value_outputs), len(tape.parameters))
+        self.jac_out_nl = self.jac_out.copy()
+        self.jac_out_nl[:, list(linear)] = -1
+
+
+def _code(ops: list) -> np.ndarray:
+    code = np.empty((len(ops), 4), dtype=np.int64)
+    for i, (f, out, a, b, _free) in enumerate(ops):
+        code[i] = (_OPCODES[f], out, a, b)
+    return code
+
+
+def program(tape: Tape, linear: tuple[int, ...]) -> Program | None:
+    """The tape as a :class:`Program` (``linear``: the positions of the linear parameters), or None if it
+    holds an operation the interpreter does not know. Made once per tape."""
+    cache = tape.__dict__.setdefault("_native_programs", {})
+    if linear not in cache:
+        try:
+            cache[linear] = Program(tape, linear)
+        except KeyError:
+            cache[linear] = None
+    return cache[linear]
+
+
+def refine(prog: Program, X: np.ndarray, Y: np.ndarray, mask: np.ndarray, lin_idx: np.ndarray,
+           nl_idx: np.ndarray, kinds: np.ndarray, lo: np.ndarray, hi: np.ndarray, logmode: np.ndarray,
+           sign: np.ndarray, U: np.ndarray, max_iter: int, tol: float, stall_tol: float, window: int):
+    """Refine one start per group: ``U`` (groups, nonlinear parameters) in internal variables, on each group's
+    rows ``X`` (groups, features, m), ``Y`` and ``mask`` (groups, targets * m).
+
+    Returns the refined U, and per group the cost, whether it converged and the iterations taken."""
+    U = np.array(U, dtype=float, order="C")
+    out = np.zeros((U.shape[0], 3))
+    _kernels().refine(
+        prog.code, prog.code_nl, prog.n_slots, prog.const_slots, prog.const_values, prog.feature_slots,
+        prog.param_slots, prog.value_out, prog.jac_out, prog.jac_out_nl, X, Y, mask, lin_idx, nl_idx, kinds, lo, hi,
+        np.ascontiguousarray(logmode), np.ascontiguousarray(sign, dtype=float), U, out,
+        int(max_iter), float(tol), float(stall_tol), int(window), float(U_LIMIT))
+    return U, out[:, 0], out[:, 1] > 0, out[:, 2].astype(int)
