@@ -24,6 +24,9 @@ def main(argv: list[str]) -> int:
     except (EOFError, OSError):
         return 0
     from lawagent.discovery.workers import serve
+    from lawagent.fit import native
+
+    native.warm()  # before the first job: loading the compiled fitter takes a few seconds
 
     serve(conn, fn, shared)
     return 0

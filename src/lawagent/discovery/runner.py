@@ -33,6 +33,7 @@ from lawagent.discovery.pools import Pool, make_pool
 from lawagent.discovery.workers import EvalShared, default_workers, evaluate_job, evaluate_stream
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, Evaluation, fit_split, reference_law, score_split
+from lawagent.fit import native
 from lawagent.fit.fitter import FitResult, GroupFit, predict
 from lawagent.law.law import Law
 from lawagent.proposers.blocks import FeatureKinds
@@ -178,6 +179,10 @@ def run_search(
     shared = EvalShared(view.features, view.targets, budget_p, view.fit, view.val, options,
                         tuple((f.fit, f.val) for f in view.folds[1:]))
     job = evaluate_job if workers != 0 else _in_process(lambda: search_end)
+    if native.available():  # compiled once per installation, here rather than in every worker at once
+        if not native.cached():
+            progress.message("compiling the fitter for this machine (once after installing; about 30 s)")
+        native.warm()
     pool = make_pool(job, shared, workers=workers, timeout=timeout, executor=settings.executor,
                      address=settings.address)
     state.where = pool.where.to_dict()

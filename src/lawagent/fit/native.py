@@ -53,6 +53,31 @@ def _kernels() -> Any:
     return _native_kernels
 
 
+def cached() -> bool:
+    """Whether the compiled refinement is on disk already (else the first fit compiles it: about half a minute)."""
+    kernels = _kernels()
+    try:
+        return os.path.exists(kernels.refine._cache._cache_file._index_path)
+    except AttributeError:  # numba's cache layout is its own: assume it is there
+        return True
+
+
+def warm() -> None:
+    """Load the compiled refinement now (compiling it the first time), not in the middle of the first fit:
+    evaluation workers start from it, and a run's clock should not pay it twice."""
+    if not available():
+        return
+    from lawagent.law.law import Law  # here: the fitter imports this module
+
+    law = Law.parse(["a + b*x**c"], ["x"])
+    tape = Tape(law.outputs, law.used_features, law.parameters)
+    prog = program(tape, (0, 1))
+    x = np.linspace(1.0, 2.0, 4)
+    refine(prog, x.reshape(1, 1, 4), np.ones((1, 4)), np.ones((1, 4)), np.array([0, 1]), np.array([2]),
+           np.array([0]), np.array([-np.inf]), np.array([np.inf]), np.zeros((1, 1), bool), np.ones((1, 1)),
+           np.zeros((1, 1)), 2, 1e-10, 1e-8, 20)
+
+
 class Program:
     """A tape as integer arrays the compiled interpreter reads: its operations, constants and outputs."""
 
@@ -109,3 +134,16 @@ def refine(prog: Program, X: np.ndarray, Y: np.ndarray, mask: np.ndarray, lin_id
         np.ascontiguousarray(logmode), np.ascontiguousarray(sign, dtype=float), U, out,
         int(max_iter), float(tol), float(stall_tol), int(window), float(U_LIMIT))
     return U, out[:, 0], out[:, 1] > 0, out[:, 2].astype(int)
+
+
+def evaluate(prog: Program, X: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The compiled interpreter's values (targets * m) and Jacobian (targets * m, parameters) on rows
+    ``X`` (features, m) at parameter values ``P``: what the refinement sees (checked against the tape)."""
+    X = np.ascontiguousarray(X, dtype=float)
+    m = X.shape[1]
+    M = len(prog.value_out) * m
+    F, J = np.empty(M), np.empty((M, prog.jac_out.shape[1]))
+    S = np.empty((max(prog.n_slots, 1), m))
+    _kernels()._evaluate(prog.code, prog.const_slots, prog.const_values, prog.feature_slots, prog.param_slots,
+                         prog.value_out, prog.jac_out, X, np.asarray(P, dtype=float), S, F, J)
+    return F, J
