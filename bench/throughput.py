@@ -2,8 +2,9 @@
 
 Runs ``python -m lawagent discover --task T --time S --seed K`` for each task and
 seed, alternating between the two source trees (so both see the same machine),
-and reads each run's candidates and search seconds from its final.json. The
-other tree is a plain source snapshot, e.g. of the commit before a change:
+and reads each run's candidates and search seconds from its final.json. An
+other tree is a plain source snapshot, e.g. of the commit before a change;
+``--other`` may be given several times (each is compared with this tree):
 
     git archive 4dc2bb2 src tasks | tar -x -C /tmp/old
     python bench/throughput.py --other /tmp/old --tasks sft_scaling_law,vocab_scaling_law --seeds 3 --time 90
@@ -27,9 +28,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 
 
-def run(tree: Path, task: str, seed: int, seconds: float, out: Path) -> dict:
+def run(tree: Path, task: str, seed: int, seconds: float, out: Path, tag: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree / "src"), LAWAGENT_TASKS_DIR=str(tree / "tasks"))
-    run_id = f"{tree.name}-{task}-s{seed}"
+    run_id = f"{tag}-{task}-s{seed}"
     subprocess.run([sys.executable, "-m", "lawagent", "discover", "--task", task, "--time", str(seconds),
                     "--seed", str(seed), "--out", str(out), "--run-id", run_id, "--quiet"],
                    env=env, check=True, stdout=subprocess.DEVNULL, cwd=out)
@@ -41,29 +42,33 @@ def run(tree: Path, task: str, seed: int, seconds: float, out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--other", required=True, type=Path, help="a source snapshot (src/ and tasks/) to compare with")
+    p.add_argument("--other", required=True, type=Path, action="append",
+                   help="a source snapshot (src/ and tasks/) to compare with; repeat it for several")
     p.add_argument("--tasks", default="sft_scaling_law,vocab_scaling_law")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--time", type=float, default=90.0)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    trees = {"this": HERE, "other": args.other.resolve()}
+    trees = {str(o): o.resolve() for o in args.other}
+    trees["this"] = HERE
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for task in args.tasks.split(","):
             for seed in range(args.seeds):
-                for label, tree in (("other", trees["other"]), ("this", trees["this"])):
-                    r = run(tree, task, seed, args.time, Path(tmp))
+                for i, (label, tree) in enumerate(trees.items()):
+                    r = run(tree, task, seed, args.time, Path(tmp), f"tree{i}")
                     rows.append({"tree": label, "task": task, "seed": seed, **r})
-                    print(f"{label:5s} {task} s{seed}: {r['candidates']} candidates in {r['seconds']:.0f} s on "
+                    print(f"{label} {task} s{seed}: {r['candidates']} candidates in {r['seconds']:.0f} s on "
                           f"{r['cores']} cores = {r['per_core_second']:.2f} per core-second", file=sys.stderr)
     summary = {}
     for task in args.tasks.split(","):
         med = {t: statistics.median(r["per_core_second"] for r in rows if r["task"] == task and r["tree"] == t)
-               for t in ("other", "this")}
-        summary[task] = {"other": med["other"], "this": med["this"], "ratio": med["this"] / med["other"]}
-        print(f"{task}: median per core-second {med['other']:.2f} -> {med['this']:.2f} "
-              f"({summary[task]['ratio']:.1f}x)", file=sys.stderr if args.json else sys.stdout)  # --json: stdout is JSON
+               for t in trees}
+        summary[task] = {t: {"per_core_second": v, "ratio": med["this"] / v} for t, v in med.items()}
+        for t in trees:
+            if t != "this":  # --json: stdout is JSON
+                print(f"{task}: median per core-second {t} {med[t]:.2f} -> this {med['this']:.2f} "
+                      f"({med['this'] / med[t]:.1f}x)", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}, indent=2))
     return 0

@@ -251,7 +251,10 @@ class WorkerPool:
                     w.ready = True
                     continue
                 idx, ok, out = msg
-                results[idx] = out if ok else JobFailure(out)
+                if time.monotonic() > w.deadline:  # in after its time: a timeout, however near (a hard limit)
+                    results[idx] = JobFailure(f"timeout after {self.timeout:g}s")
+                else:
+                    results[idx] = out if ok else JobFailure(out)
                 w.job = None
                 follow(idx)
             now = time.monotonic()
