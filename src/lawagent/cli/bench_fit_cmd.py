@@ -26,6 +26,7 @@ from lawagent.cli.format import fmt, table
 from lawagent.discovery.evaluator import FULL, SCREEN, SEARCH_FIT, EvalOptions, evaluate_candidate
 from lawagent.errors import LawagentError
 from lawagent.evaluate import FINAL_FIT, fit_split, parse_law, reference_law, score_split
+from lawagent.fit import native
 from lawagent.fit.fitter import FitOptions
 from lawagent.law.compile import compile_law, forget_compiled
 from lawagent.law.law import Law
@@ -395,17 +396,20 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"  {t.task} {t.law} {t.options}: median {t.median:.4f}s", file=sys.stderr, flush=True)
 
+    native.warm()  # loaded (or compiled, once) before anything is timed
     compiles: list[CompileTiming] = []
     timings = bench_fit(names, args.repeats, args.law, search, FINAL_FIT, progress, modes, compiles)
     if args.json:
         print(json.dumps({"options": {"search": asdict(search), "final": asdict(FINAL_FIT)},
                           "threads": {v: os.environ.get(v) for v in THREAD_VARS},
+                          "refinement": native.describe(),
                           "timings": [asdict(t) for t in timings],
                           "compile": [asdict(t) for t in compiles]}, indent=2))
         return 0
     print(render(timings))
     print("\n" + render_compile(compiles))
     print("\n" + _options_text(search))
+    print(f"refinement: {native.describe()}")
     print("one core (" + ", ".join(f"{v}={os.environ.get(v)}" for v in THREAD_VARS) + "); seconds per candidate = "
           "parse + compile + fit(s) + score; compile columns: cold, milliseconds, median of the repeats")
     return 0

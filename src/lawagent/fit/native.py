@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from lawagent.law.tape import Tape, _step
+from lawagent.law.tape import Tape, step
 from lawagent.fit.transforms import U_LIMIT
 
 # the operations a tape can hold, by the numpy function it calls
 _OPCODES = {
     np.add: 0, np.subtract: 1, np.multiply: 2, np.divide: 3, np.power: 4, np.negative: 5, np.exp: 6,
-    np.log: 7, np.tanh: 8, np.sqrt: 9, np.sign: 10, np.abs: 11, np.minimum: 12, np.maximum: 13, _step: 14,
+    np.log: 7, np.tanh: 8, np.sqrt: 9, np.sign: 10, np.abs: 11, np.minimum: 12, np.maximum: 13, step: 14,
 }
 KINDS = {"none": 0, "lower": 1, "upper": 2, "box": 3}  # lawagent.fit.transforms.Transform.kind
 
@@ -51,6 +51,17 @@ def _kernels() -> Any:
     except ImportError:
         return None
     return _native_kernels
+
+
+def describe() -> str:
+    """Which refinement fits run with, for benchmark reports."""
+    if available():
+        import numba
+
+        return f"compiled (numba {numba.__version__})"
+    if os.environ.get("LAWAGENT_NATIVE", "1") == "0":
+        return "numpy (LAWAGENT_NATIVE=0)"
+    return "numpy (numba is not installed)"
 
 
 def cached() -> bool:
@@ -86,10 +97,9 @@ class Program:
         nonlinear = tuple(i for i in everything if i not in linear)
         self.code = _code(tape.program(everything))  # values and every parameter's derivative
         self.code_nl = _code(tape.program(nonlinear))  # values and the nonlinear parameters' derivatives
-        self.n_slots = len(tape._template)
-        consts = [(s, float(v)) for s, v in enumerate(tape._template) if v is not None]
-        self.const_slots = np.array([s for s, _ in consts], dtype=np.int64)
-        self.const_values = np.array([v for _, v in consts], dtype=float)
+        self.n_slots = tape.n_slots
+        self.const_slots = np.array(list(tape.constants), dtype=np.int64)
+        self.const_values = np.array(list(tape.constants.values()), dtype=float)
         n_feat = len(tape.features)
         self.feature_slots = np.array(tape.input_slots[:n_feat], dtype=np.int64)
         self.param_slots = np.array(tape.input_slots[n_feat:], dtype=np.int64)
@@ -107,16 +117,14 @@ def _code(ops: list) -> np.ndarray:
     return code
 
 
+@lru_cache(maxsize=4096)  # a Tape hashes by identity; compile_law keeps as many
 def program(tape: Tape, linear: tuple[int, ...]) -> Program | None:
     """The tape as a :class:`Program` (``linear``: the positions of the linear parameters), or None if it
     holds an operation the interpreter does not know. Made once per tape."""
-    cache = tape.__dict__.setdefault("_native_programs", {})
-    if linear not in cache:
-        try:
-            cache[linear] = Program(tape, linear)
-        except KeyError:
-            cache[linear] = None
-    return cache[linear]
+    try:
+        return Program(tape, linear)
+    except KeyError:
+        return None
 
 
 def refine(prog: Program, X: np.ndarray, Y: np.ndarray, mask: np.ndarray, lin_idx: np.ndarray,

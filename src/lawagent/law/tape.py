@@ -40,7 +40,7 @@ Ref = tuple[Slot, bool]  # a slot and whether its value is to be negated
 Op = tuple[Callable, Slot, tuple[Slot, ...]]
 
 
-def _step(x: np.ndarray) -> np.ndarray:
+def step(x: np.ndarray) -> np.ndarray:
     """sympy's Heaviside as its numpy printer evaluates it: 0 below 0, 1/2 at 0, 1 above (and at NaN)."""
     return np.where(x < 0, 0.0, np.where(x == 0, 0.5, 1.0))
 
@@ -180,6 +180,8 @@ class Tape:
         # every parameter's derivative of every target, built now so the cost is paid at compile time
         self.jacobian = [self._differentiate(r) for r in self.roots]
         self.jacobian_outputs = [[None if t is None else b.slot_of(t) for t in row] for row in self.jacobian]
+        self.n_slots = b.n_slots
+        self.constants = dict(b.consts)  # slot -> value
         self._template = [None] * b.n_slots
         for slot, value in b.consts.items():
             self._template[slot] = np.float64(value)
@@ -380,7 +382,7 @@ class Tape:
             others = reduce(lambda x, y: b.call(f, x, y), (a.value for k, a in enumerate(n.args) if k != i))
             me = n.args[i].value
             gap = b.add(others, b.neg(me)) if n.kind == "min" else b.add(me, b.neg(others))
-            n.cache["select", i] = b.call(_step, gap)
+            n.cache["select", i] = b.call(step, gap)
         return n.cache["select", i]
 
     # -- linear parameters ------------------------------------------------------
