@@ -130,3 +130,18 @@ def test_a_fit_cut_short_by_its_time_limit_keeps_its_starts(monkeypatch):
     assert quick.ok
     assert all(all(math.isfinite(v) for v in g.params.values()) for g in quick.groups.values())
     assert max(g.n_iter for g in quick.groups.values()) == 0  # nothing was refined
+
+
+def test_a_numba_that_cannot_build_leaves_fits_to_numpy(monkeypatch, capsys):
+    class Broken:
+        def refine(self, *args):
+            raise RuntimeError("no LLVM target for this CPU")
+
+    monkeypatch.setattr(native, "_kernels", lambda: Broken())
+    monkeypatch.setattr(native, "_warmed", [])
+    monkeypatch.setattr(native, "_failed", [])
+    law, task = _reference("vocab_scaling_law")
+    train = task.train()
+    result = fit(law, train.X, train.y, train.groups, SEARCH_FIT)
+    assert result.ok and not native.available()
+    assert "the compiled fitter could not be built (RuntimeError: no LLVM target" in capsys.readouterr().err

@@ -21,6 +21,7 @@ it is installed and ``LAWAGENT_NATIVE=0`` turns it off; without it the numpy pat
 from __future__ import annotations
 
 import os
+import sys
 from functools import lru_cache
 from typing import Any
 
@@ -37,9 +38,12 @@ _OPCODES = {
 KINDS = {"none": 0, "lower": 1, "upper": 2, "box": 3}  # lawagent.fit.transforms.Transform.kind
 
 
+_failed: list[str] = []  # why the compiled refinement could not be built, if it could not
+
+
 def available() -> bool:
-    """Whether the compiled refinement can run (numba installed, not turned off)."""
-    if os.environ.get("LAWAGENT_NATIVE", "1") == "0":
+    """Whether the compiled refinement can run (numba installed and working, not turned off)."""
+    if os.environ.get("LAWAGENT_NATIVE", "1") == "0" or _failed:
         return False
     return _kernels() is not None
 
@@ -73,20 +77,37 @@ def cached() -> bool:
         return True
 
 
+def ready() -> bool:
+    """:func:`available`, once the refinement is loaded (:func:`warm`): what the fitter asks."""
+    if not _warmed:
+        warm()
+    return available()
+
+
+_warmed: list[bool] = []
+
+
 def warm() -> None:
     """Load the compiled refinement now (compiling it the first time), not in the middle of the first fit:
-    evaluation workers start from it, and a run's clock should not pay it twice."""
-    if not available():
+    evaluation workers start from it, and a run's clock should not pay it twice. If numba cannot build it
+    here, say so once: fits then run with numpy."""
+    if _warmed or not available():
         return
+    _warmed.append(True)
     from lawagent.law.law import Law  # here: the fitter imports this module
 
     law = Law.parse(["a + b*x**c"], ["x"])
     tape = Tape(law.outputs, law.used_features, law.parameters)
     prog = program(tape, (0, 1))
     x = np.linspace(1.0, 2.0, 4)
-    refine(prog, x.reshape(1, 1, 4), np.ones((1, 4)), np.ones((1, 4)), np.array([0, 1]), np.array([2]),
-           np.array([0]), np.array([-np.inf]), np.array([np.inf]), np.zeros((1, 1), bool), np.ones((1, 1)),
-           np.zeros((1, 1)), 2, 1e-10, 1e-8, 20)
+    try:
+        refine(prog, x.reshape(1, 1, 4), np.ones((1, 4)), np.ones((1, 4)), np.array([0, 1]), np.array([2]),
+               np.array([0]), np.array([-np.inf]), np.array([np.inf]), np.zeros((1, 1), bool), np.ones((1, 1)),
+               np.zeros((1, 1)), 2, 1e-10, 1e-8, 20)
+    except Exception as err:  # noqa: BLE001 - a numba that cannot build here must not stop a fit
+        _failed.append(f"{type(err).__name__}: {err}")
+        print(f"note: the compiled fitter could not be built ({_failed[0][:200]}); fitting with numpy instead",
+              file=sys.stderr)
 
 
 class Program:
