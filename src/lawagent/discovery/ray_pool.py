@@ -28,6 +28,9 @@ class _Evaluator:
 
     def __init__(self, payload: tuple[Callable[[Any, Any], Any], Any]):
         self.fn, self.shared = payload
+        from lawagent.fit import native
+
+        native.warm()  # before the first job's clock starts: loading the compiled fitter takes seconds
 
     def ready(self) -> str:
         return socket.gethostname()

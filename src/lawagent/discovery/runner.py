@@ -179,9 +179,8 @@ def run_search(
     shared = EvalShared(view.features, view.targets, budget_p, view.fit, view.val, options,
                         tuple((f.fit, f.val) for f in view.folds[1:]))
     job = evaluate_job if workers != 0 else _in_process(lambda: search_end)
-    if native.available():  # compiled once per installation, here rather than in every worker at once
-        if not native.cached():
-            progress.message("compiling the fitter for this machine (once after installing; about 30 s)")
+    if native.available() and not native.cached():  # compiled once, here, not in every worker at once
+        progress.message("compiling the fitter for this machine (once after installing; about 30 s)")
         native.warm()
     pool = make_pool(job, shared, workers=workers, timeout=timeout, executor=settings.executor,
                      address=settings.address)
