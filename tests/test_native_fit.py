@@ -18,7 +18,13 @@ from lawagent.law.compile import compile_law
 from lawagent.law.law import Law
 from lawagent.task import list_tasks, load_task
 
-pytestmark = pytest.mark.skipif(not native.available(), reason="numba is not installed")
+pytestmark = pytest.mark.skipif(not native.installed(), reason="numba is not installed")
+
+
+@pytest.fixture(autouse=True)
+def compiled(monkeypatch):
+    """The compiled refinement is opt-in (LAWAGENT_NATIVE=1): on for these tests unless one says otherwise."""
+    monkeypatch.setenv("LAWAGENT_NATIVE", "1")
 
 # every operation the interpreter knows, in small laws
 OPERATION_LAWS = [
@@ -113,9 +119,11 @@ def test_refinement_on_sft_differs_in_one_groups_valley_only(monkeypatch):
     assert math.isclose(compiled.sse, numpy_fit.sse, rel_tol=1e-2)
 
 
-def test_turned_off_by_the_environment(monkeypatch):
+def test_turned_on_by_the_environment_only(monkeypatch):
     monkeypatch.setenv("LAWAGENT_NATIVE", "0")
     assert not native.available()
+    monkeypatch.delenv("LAWAGENT_NATIVE")
+    assert not native.available()  # opt-in: off by default
     monkeypatch.setenv("LAWAGENT_NATIVE", "1")
     assert native.available()
 
