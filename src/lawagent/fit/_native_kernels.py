@@ -128,6 +128,39 @@ def _dtheta(U, kinds, lo, hi, logmode, sign, u_limit, out):
 
 
 @njit(**_JIT)
+def _gram(A, out):
+    """out = A^T A (both triangles)."""
+    M, n = A.shape
+    for a in range(n):
+        for b in range(a + 1):
+            s = 0.0
+            for i in range(M):
+                s += A[i, a] * A[i, b]
+            out[a, b] = s
+            out[b, a] = s
+
+
+@njit(**_JIT)
+def _cholesky(A, L):
+    """The lower Cholesky factor of A (n, n) into L; False on a pivot that is not positive and finite."""
+    n = A.shape[0]
+    for j in range(n):
+        s = A[j, j]
+        for p in range(j):
+            s -= L[j, p] * L[j, p]
+        if not (s > 0 and s < math.inf):
+            return False
+        d = math.sqrt(s)
+        L[j, j] = d
+        for i in range(j + 1, n):
+            t = A[i, j]
+            for p in range(j):
+                t -= L[i, p] * L[j, p]
+            L[i, j] = t / d
+    return True
+
+
+@njit(**_JIT)
 def _lstsq(J, lin_idx, mask, b, A, scale, gram, L, Linv, c, Q):
     """Scaled least squares of b on the masked linear columns of J, and an orthonormal basis Q of their
     range (lawagent.fit.fitter's lstsq for one pair): Cholesky of the scaled Gram matrix, SVD where it fails."""
@@ -143,29 +176,10 @@ def _lstsq(J, lin_idx, mask, b, A, scale, gram, L, Linv, c, Q):
     for i in range(M):
         for j in range(l):
             A[i, j] /= scale[j]
-    ok = True
+    _gram(A, gram)
     for a in range(l):
-        for bb in range(a + 1):
-            s = 0.0
-            for i in range(M):
-                s += A[i, a] * A[i, bb]
-            gram[a, bb] = s
         gram[a, a] += 1e-13
-    for j in range(l):  # Cholesky, failing on a pivot that is not positive (or not finite)
-        s = gram[j, j]
-        for p in range(j):
-            s -= L[j, p] * L[j, p]
-        if not (s > 0 and s < math.inf):
-            ok = False
-            break
-        d = math.sqrt(s)
-        L[j, j] = d
-        for i in range(j + 1, l):
-            t = gram[i, j]
-            for p in range(j):
-                t -= L[i, p] * L[j, p]
-            L[i, j] = t / d
-    if ok:
+    if _cholesky(gram, L):
         for j in range(l):
             Linv[j, j] = 1.0 / L[j, j]
             for i in range(j + 1, l):
@@ -285,25 +299,14 @@ def _jacobian_nl(code, const_slots, const_values, feature_slots, param_slots, va
 def _solve(Mx, g, L, z, x):
     """x with Mx x = g (the damped normal equations: symmetric positive definite unless not finite)."""
     k = g.shape[0]
-    for j in range(k):
-        s = Mx[j, j]
-        for p in range(j):
-            s -= L[j, p] * L[j, p]
-        if not (s > 0 and s < math.inf):
-            for i in range(k):
-                for jj in range(k):
-                    if not math.isfinite(Mx[i, jj]):
-                        x[:] = 0.0
-                        return
-            x[:] = np.linalg.pinv(Mx, rcond=1e-12) @ g
-            return
-        dd = math.sqrt(s)
-        L[j, j] = dd
-        for i in range(j + 1, k):
-            t = Mx[i, j]
-            for p in range(j):
-                t -= L[i, p] * L[j, p]
-            L[i, j] = t / dd
+    if not _cholesky(Mx, L):
+        for i in range(k):
+            for j in range(k):
+                if not math.isfinite(Mx[i, j]):
+                    x[:] = 0.0
+                    return
+        x[:] = np.linalg.pinv(Mx, rcond=1e-12) @ g
+        return
     for i in range(k):
         s = g[i]
         for p in range(i):
@@ -355,14 +358,9 @@ def refine(code, code_nl, n_slots, const_slots, const_values, feature_slots, par
                     converged = True
                     break
                 before = cost
+            _gram(Jn, A)
             dmax = 0.0
             for a in range(k):
-                for b in range(a + 1):
-                    s = 0.0
-                    for i in range(M):
-                        s += Jn[i, a] * Jn[i, b]
-                    A[a, b] = s
-                    A[b, a] = s
                 s = 0.0
                 for i in range(M):
                     s += Jn[i, a] * r[i]
