@@ -386,7 +386,7 @@ class _Problem:
             cost, r, c, Q, theta, J0 = self._project(U)
             return self._results(U, cost, np.ones((G, 1), bool), np.zeros((G, 1), int))
         U = self._starts()
-        prog = (native.program(self.c.tape, tuple(self.lin_idx)) if self.c.tape is not None and native.ready()
+        prog = (native.program(self.c.tape, tuple(self.lin_idx)) if self.c.tape is not None and native.available()
                 else None)
         if prog is not None:
             return self._solve_native(prog, U, deadline)
