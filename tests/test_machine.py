@@ -13,5 +13,17 @@ def test_this_machine_is_named_and_equal_to_itself():
     assert same_machine(here, numeric_machine()) is True
     assert same_machine(here, {**here, "simd": "AVX2"}) is False
     assert same_machine(here, None) is None and same_machine({}, here) is None
-    assert describe(here) == f"{here['cpu']}, numpy {np.__version__} ({here['simd']})"
+    numpy_fits = {**here, "refinement": "numpy"}
+    assert describe(numpy_fits) == f"{here['cpu']}, numpy {np.__version__} ({here['simd']})"
     assert describe(None) == "not recorded"
+
+
+def test_the_refinement_counts_and_old_records_ran_numpy(monkeypatch):
+    """The compiled refinement and the numpy loop agree to the last bits, not in them: another machine."""
+    monkeypatch.setenv("LAWAGENT_NATIVE", "0")
+    numpy_fits = numeric_machine()
+    assert numpy_fits["refinement"] == "numpy"
+    old = {k: v for k, v in numpy_fits.items() if k != "refinement"}  # recorded before the key existed
+    assert same_machine(numpy_fits, old) is True
+    assert same_machine({**numpy_fits, "refinement": "compiled"}, old) is False
+    assert describe({**numpy_fits, "refinement": "compiled"}).endswith(", compiled fits")

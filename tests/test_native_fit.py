@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not native.installed(), reason="numba is not ins
 
 @pytest.fixture(autouse=True)
 def compiled(monkeypatch):
-    """The compiled refinement is opt-in (LAWAGENT_NATIVE=1): on for these tests unless one says otherwise."""
+    """On for these tests unless one says otherwise, whatever the environment running them says."""
     monkeypatch.setenv("LAWAGENT_NATIVE", "1")
 
 # every operation the interpreter knows, in small laws
@@ -119,13 +119,13 @@ def test_refinement_on_sft_differs_in_one_groups_valley_only(monkeypatch):
     assert math.isclose(compiled.sse, numpy_fit.sse, rel_tol=1e-2)
 
 
-def test_turned_on_by_the_environment_only(monkeypatch):
+def test_on_by_default_and_turned_off_by_the_environment(monkeypatch):
+    monkeypatch.delenv("LAWAGENT_NATIVE")
+    assert native.available()  # numba is installed here: on by default
+    assert native.describe().startswith("compiled")
     monkeypatch.setenv("LAWAGENT_NATIVE", "0")
     assert not native.available()
-    monkeypatch.delenv("LAWAGENT_NATIVE")
-    assert not native.available()  # opt-in: off by default
-    monkeypatch.setenv("LAWAGENT_NATIVE", "1")
-    assert native.available()
+    assert native.describe() == "numpy (LAWAGENT_NATIVE=0)"
 
 
 def test_a_fit_cut_short_by_its_time_limit_keeps_its_starts(monkeypatch):

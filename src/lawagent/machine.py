@@ -6,8 +6,10 @@ against AVX2; Intel's against AMD's) whose results differ in the last bit, and
 a search amplifies such bits: a fit ends a step earlier, another law makes the
 finalists. Seen on this project: commit 41d8559's dev cells for sft_scaling_law
 came out differently on an AMD EPYC and an Intel Xeon with AVX-512 (seed 2:
-dev R² 0.9721 against 0.9390). So benchmarks record the machine, and a
-comparison of two runs says when they come from different ones.
+dev R² 0.9721 against 0.9390). The fitter's refinement counts the same way: the
+compiled one (lawagent.fit.native) and the numpy loop agree to the last bits, not
+in them. So benchmarks record the machine and the refinement, and a comparison
+of two runs says when they come from different ones.
 """
 
 from __future__ import annotations
@@ -17,19 +19,25 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from lawagent.fit import native
+
 __all__ = ["describe", "numeric_machine", "same_machine"]
 
 
 def numeric_machine() -> dict[str, str]:
-    """The CPU model, numpy's version and the widest instruction set numpy dispatches to here."""
-    return {"cpu": _cpu_model(), "numpy": np.__version__, "simd": _simd()}
+    """The CPU model, numpy's version, the widest instruction set numpy dispatches to here, and
+    which refinement fits run with ("compiled" or "numpy")."""
+    return {"cpu": _cpu_model(), "numpy": np.__version__, "simd": _simd(),
+            "refinement": "compiled" if native.available() else "numpy"}
 
 
 def same_machine(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool | None:
-    """Whether two recorded machines compute alike (None when either was not recorded)."""
+    """Whether two recorded machines compute alike (None when either was not recorded; records from
+    before the compiled refinement ran the numpy one)."""
     if not a or not b:
         return None
-    return all(a.get(k) == b.get(k) for k in ("cpu", "numpy", "simd"))
+    return (all(a.get(k) == b.get(k) for k in ("cpu", "numpy", "simd"))
+            and a.get("refinement", "numpy") == b.get("refinement", "numpy"))
 
 
 def describe(machine: Mapping[str, Any] | None) -> str:
@@ -37,7 +45,8 @@ def describe(machine: Mapping[str, Any] | None) -> str:
     if not machine:
         return "not recorded"
     simd = f" ({machine['simd']})" if machine.get("simd") else ""
-    return f"{machine.get('cpu') or '?'}, numpy {machine.get('numpy') or '?'}{simd}"
+    refinement = ", compiled fits" if machine.get("refinement") == "compiled" else ""
+    return f"{machine.get('cpu') or '?'}, numpy {machine.get('numpy') or '?'}{simd}{refinement}"
 
 
 def _cpu_model() -> str:
