@@ -18,6 +18,9 @@ laws with equal validation R² are told apart by the probe.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 import numpy as np
 
 from lawagent.fit.fitter import FitResult
@@ -51,26 +54,46 @@ def probe_rows(fit_split: DataSplit, val_split: DataSplit, steps: float = STEPS)
     return X if moved else None
 
 
-def violation(result: FitResult, fit_split: DataSplit, val_split: DataSplit) -> float:
-    """Fraction of probe predictions that leave the band or turn back (0 = all plausible)."""
+@dataclass(frozen=True)
+class _Probe:
+    """What the probe asks of any law on one (fit, validation) pair: the moved rows and, per
+    validation row, its group's band and noise tolerance (n_val × n_targets)."""
+
+    out: dict[str, np.ndarray]
+    back: dict[str, np.ndarray] | None
+    low: np.ndarray  # the band's edges: observed range widened by its width
+    high: np.ndarray
+    tol: np.ndarray
+
+
+@lru_cache(maxsize=8)  # a search probes every candidate on the same fold (splits hash by identity): once
+def _probe(fit_split: DataSplit, val_split: DataSplit) -> _Probe | None:
     out = probe_rows(fit_split, val_split, STEPS)
     if out is None:
+        return None
+    n_targets = val_split.y.shape[1] if val_split.y.ndim == 2 else 1
+    low, high, tol = (np.full((len(val_split), n_targets), np.nan) for _ in range(3))
+    for g in val_split.group_names():
+        rows = val_split.groups == g
+        seen = np.concatenate([fit_split.y[fit_split.groups == g], val_split.y[rows]])
+        lo, hi = seen.min(axis=0), seen.max(axis=0)
+        span = np.maximum(hi - lo, 1e-12 + 0.05 * np.abs(seen).mean(axis=0))
+        low[rows], high[rows] = lo - span, hi + span
+        tol[rows] = TOLERANCE * np.maximum(seen.std(axis=0), 1e-12)
+    return _Probe(out, probe_rows(fit_split, val_split, -1.0), low, high, tol)
+
+
+def violation(result: FitResult, fit_split: DataSplit, val_split: DataSplit) -> float:
+    """Fraction of probe predictions that leave the band or turn back (0 = all plausible)."""
+    probe = _probe(fit_split, val_split)
+    if probe is None:
         return 0.0
-    back = probe_rows(fit_split, val_split, -1.0)
     with np.errstate(all="ignore"):
-        pred = result.predict(out, val_split.groups)
+        pred = result.predict(probe.out, val_split.groups)
         here = result.predict(val_split.X, val_split.groups)
-        before = result.predict(back, val_split.groups)
-        bad = np.zeros(pred.shape, dtype=bool)
-        for g in val_split.group_names():
-            rows = val_split.groups == g
-            seen = np.concatenate([fit_split.y[fit_split.groups == g], val_split.y[rows]])
-            lo, hi = seen.min(axis=0), seen.max(axis=0)
-            span = np.maximum(hi - lo, 1e-12 + 0.05 * np.abs(seen).mean(axis=0))
-            tol = TOLERANCE * np.maximum(seen.std(axis=0), 1e-12)
-            p = pred[rows]
-            step_in = here[rows] - before[rows]
-            step_out = p - here[rows]
-            turns = (step_in * step_out < 0) & (np.abs(step_out) > tol)
-            bad[rows] = ~np.isfinite(p) | (p < lo - span) | (p > hi + span) | turns
+        before = result.predict(probe.back, val_split.groups)
+        step_in = here - before
+        step_out = pred - here
+        turns = (step_in * step_out < 0) & (np.abs(step_out) > probe.tol)
+        bad = ~np.isfinite(pred) | (pred < probe.low) | (pred > probe.high) | turns
     return float(bad.mean())
