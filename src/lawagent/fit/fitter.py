@@ -150,10 +150,9 @@ def fit(
     form = law.fit_form  # what is fitted: the right-hand sides, log-fitted ones to log y
     fitted = compile_law(form)
     y = _fitted_target(law, np.asarray(y, dtype=float).reshape(len(groups), -1))
-    groups = np.asarray(groups, dtype=object)
-    names = list(dict.fromkeys(groups.tolist()))
+    names, rows_of = _group_rows(np.asarray(groups, dtype=object))
     deadline = start + options.time_limit
-    fits = {name: GroupFit(name, {}, {}, 0.0, int((groups == name).sum()), True, 0) for name in names}
+    fits = {name: GroupFit(name, {}, {}, 0.0, len(rows), True, 0) for name, rows in zip(names, rows_of)}
     for targets in _target_components(fitted):
         sub_law = form if len(targets) == fitted.n_targets else Law(
             tuple(form.expressions[t] for t in targets), form.features, _subset(form.bounds, form, targets),
@@ -161,7 +160,7 @@ def fit(
         )
         sub = compile_law(sub_law) if sub_law is not form else fitted
         with np.errstate(all="ignore"):
-            problem = _Problem(sub, X, y[:, targets], groups, names, options)
+            problem = _Problem(sub, X, y[:, targets], names, rows_of, options)
             parts = problem.solve(deadline)
         for name, part in zip(names, parts):
             merged = fits[name]
@@ -198,6 +197,16 @@ def _fitted_target(law: Law, y: np.ndarray) -> np.ndarray:
     return fit_space(law, y)
 
 
+def _group_rows(groups: np.ndarray) -> tuple[list, list[np.ndarray]]:
+    """The group labels in order of first appearance and each one's row indices (in row order):
+    one pass over the labels, not one comparison of every label per group."""
+    names = list(dict.fromkeys(groups.tolist()))
+    index = {name: i for i, name in enumerate(names)}
+    codes = np.fromiter((index[g] for g in groups.tolist()), dtype=np.intp, count=len(groups))
+    order = np.argsort(codes, kind="stable")
+    return names, np.split(order, np.cumsum(np.bincount(codes, minlength=len(names)))[:-1])
+
+
 def _ordered(g: GroupFit, order: Sequence[str]) -> GroupFit:
     g.params = {p: float(g.params[p]) for p in order if p in g.params}
     g.stderr = {p: float(g.stderr.get(p, math.nan)) for p in order if p in g.params}
@@ -228,7 +237,8 @@ def _target_components(compiled: CompiledLaw) -> list[list[int]]:
 class _Problem:
     """One law component on all groups, as padded arrays of shape (groups, starts, rows)."""
 
-    def __init__(self, compiled: CompiledLaw, X, y: np.ndarray, groups: np.ndarray, names: list[str], options: FitOptions):
+    def __init__(self, compiled: CompiledLaw, X, y: np.ndarray, names: list, rows_of: list[np.ndarray],
+                 options: FitOptions):
         self.c = compiled
         self.options = options
         self.names = names
@@ -240,7 +250,7 @@ class _Problem:
         self.transforms = [Transform(*law.bounds.get(self.params[i], (-math.inf, math.inf))) for i in self.nl_idx]
         self.logmode: np.ndarray | None = None  # per (group, start, parameter): log-scale moves
         self.sign: np.ndarray | None = None
-        counts = [int((groups == n).sum()) for n in names]
+        counts = [len(rows) for rows in rows_of]
         n_max = max(counts)
         G, T = len(names), y.shape[1]
         self.n_rows = counts
@@ -248,15 +258,14 @@ class _Problem:
         for f in compiled.features:
             arr = np.ones((G, 1, n_max))
             col = np.asarray(X[f], dtype=float)
-            for g, n in enumerate(names):
-                vals = col[groups == n]
+            for g, rows in enumerate(rows_of):
+                vals = col[rows]
                 arr[g, 0, : len(vals)] = vals
                 arr[g, 0, len(vals) :] = vals[-1] if len(vals) else 1.0
             self.X.append(arr)
         self.Y = np.zeros((G, 1, T, n_max))
         self.mask = np.zeros((G, 1, T, n_max))
-        for g, n in enumerate(names):
-            rows = groups == n
+        for g, rows in enumerate(rows_of):
             self.Y[g, 0, :, : counts[g]] = y[rows].T
             self.mask[g, 0, :, : counts[g]] = 1.0
         self.Y = self.Y.reshape(G, 1, T * n_max)
