@@ -70,6 +70,7 @@ class SymbolicProposer:
         self._genomes: dict[str, Genome | None] = {}
         self._analyses: dict[tuple, object] = {}
         self._fitness: dict[int, float] = {}  # id() of this call's parents -> fitness, the tournaments' key
+        self._template_genomes: dict[int, Genome] = {}  # template index -> its genome: fresh templates repeat
 
     # -- public -----------------------------------------------------------
     def propose(self, context: ProposalContext) -> list[Proposal]:
@@ -98,11 +99,16 @@ class SymbolicProposer:
 
     # -- construction -----------------------------------------------------
     def _from_template(self, index: int, rng: np.random.Generator) -> Proposal | None:
-        label, build = self.templates[index]
-        genome = []
-        for t in range(self.n_targets):
-            genome.append(build(Names(suffix=self._suffix(t))))
-        return self._finish(genome, f"symbolic:block:{label}", {})
+        label = self.templates[index][0]
+        return self._finish(self._template_genome(index), f"symbolic:block:{label}", {})
+
+    def _template_genome(self, index: int) -> Genome:
+        """A template over fresh names, built once: a small task's few templates are drawn again and again,
+        and a template's genome depends on its index alone."""
+        if index not in self._template_genomes:
+            build = self.templates[index][1]
+            self._template_genomes[index] = [build(Names(suffix=self._suffix(t))) for t in range(self.n_targets)]
+        return self._template_genomes[index]
 
     def _suffix(self, t: int) -> str:
         return "" if self.n_targets == 1 else f"_{t + 1}"
