@@ -120,13 +120,7 @@ class SymbolicProposer:
         if shape in self._tried:  # made before: the same verdict again, without printing and parsing it
             return None
         self._tried.add(shape)
-        if any(not e.free_symbols & self.feature_syms for e in exprs):
-            return None
-        if any(raw_wide_term(e, self.wide_syms) for e in exprs):
-            return None
-        # two children in three break the budget: count before printing and parsing them
-        # (the parser would reject exactly these: it reads back the same symbols)
-        if self.budget is not None and len(set().union(*(e.free_symbols for e in exprs)) - self.feature_syms) > self.budget:
+        if not self._admissible(exprs):
             return None
         bounds = {k: v for g in genome for k, v in g.bounds.items()}
         try:
@@ -143,6 +137,18 @@ class SymbolicProposer:
         self._genomes.pop(key, None)  # a parent read before with no bounds of ours (a seed law) has them now
         init = {k: v for k, v in initial.items() if k in law.parameters and math.isfinite(v)}
         return Proposal(tuple(texts), origin=origin, bounds=bounds, initial=init)
+
+    def _admissible(self, exprs: list[sympy.Expr]) -> bool:
+        """The checks that need no printing: every target uses a feature, the parameters fit the budget, no
+        wide-ranging feature enters raw. Two children in three break the budget: counted before the
+        polynomial test, which costs more (the parser would reject exactly these: it reads back the same
+        symbols)."""
+        symbols = [e.free_symbols for e in exprs]
+        if any(not s & self.feature_syms for s in symbols):
+            return False
+        if self.budget is not None and len(set().union(*symbols) - self.feature_syms) > self.budget:
+            return False
+        return not any(raw_wide_term(e, self.wide_syms) for e in exprs)
 
     def _genome(self, record: CandidateRecord) -> Genome | None:
         """The parent's genes (shared: operators build new genes, they never change one)."""
