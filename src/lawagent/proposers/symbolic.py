@@ -407,7 +407,13 @@ class SymbolicProposer:
             mode = int(rng.integers(3))
 
             def build() -> Gene:
-                replacement = [term.expr, node + term.expr, node * (1 + term.expr)][mode]
+                # only the replacement drawn is built: sympy evaluates each one as it is made
+                if mode == 0:
+                    replacement = term.expr
+                elif mode == 1:
+                    replacement = node + term.expr
+                else:
+                    replacement = node * (1 + term.expr)
                 return Gene(gene.expr.xreplace({node: replacement}), {**gene.bounds, **term.bounds})
 
             return self._built(gene, t, ("subtree", i, term.expr, tuple(sorted(term.bounds.items())), mode), build)
