@@ -270,8 +270,14 @@ def _float_text(expr: sympy.Rational) -> str:
 _PRINTER = TextPrinter({"order": "none"})
 
 
+@lru_cache(maxsize=16384)
 def to_text(expr: sympy.Expr) -> str:
-    """Print an expression so that :func:`parse_expression` reads it back exactly."""
+    """Print an expression so that :func:`parse_expression` reads it back exactly.
+
+    Printed once per expression: a proposer prints a child, parses the text and prints the parsed law
+    (equal to the child) for its key, and the loop prints the law again for its record. Equal sympy
+    expressions print alike (``==`` compares structure, number types and precision included).
+    """
     return _PRINTER.doprint(expr).replace("Min(", "min(").replace("Max(", "max(").replace("Abs(", "abs(")
 
 

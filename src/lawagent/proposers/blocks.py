@@ -317,8 +317,12 @@ def random_term(x: sympy.Symbol, n: Names, rng: np.random.Generator, positive: b
     choice = rng.integers(0, 6 if positive else 3)
     A = n.new("coef")
     if not positive:
-        k = n.new("exp")
-        return Gene([A * x, A * sympy.exp(-k * x), A * sympy.tanh(k * x)][choice] if choice else A * x)
+        k = n.new("exp")  # taken even for the linear term: the names that follow stay as they were
+        if choice == 1:
+            return Gene(A * sympy.exp(-k * x))
+        if choice == 2:
+            return Gene(A * sympy.tanh(k * x))
+        return Gene(A * x)
     a = n.new("exp")
     if choice == 0:
         return Gene(A * x ** (-a))

@@ -70,6 +70,7 @@ class SymbolicProposer:
         self._genomes: dict[str, Genome | None] = {}
         self._analyses: dict[tuple, object] = {}
         self._fitness: dict[int, float] = {}  # id() of this call's parents -> fitness, the tournaments' key
+        self._template_genomes: dict[int, Genome] = {}  # template index -> its genome: fresh templates repeat
 
     # -- public -----------------------------------------------------------
     def propose(self, context: ProposalContext) -> list[Proposal]:
@@ -98,11 +99,16 @@ class SymbolicProposer:
 
     # -- construction -----------------------------------------------------
     def _from_template(self, index: int, rng: np.random.Generator) -> Proposal | None:
-        label, build = self.templates[index]
-        genome = []
-        for t in range(self.n_targets):
-            genome.append(build(Names(suffix=self._suffix(t))))
-        return self._finish(genome, f"symbolic:block:{label}", {})
+        label = self.templates[index][0]
+        return self._finish(self._template_genome(index), f"symbolic:block:{label}", {})
+
+    def _template_genome(self, index: int) -> Genome:
+        """A template over fresh names, built once: a small task's few templates are drawn again and again,
+        and a template's genome depends on its index alone."""
+        if index not in self._template_genomes:
+            build = self.templates[index][1]
+            self._template_genomes[index] = [build(Names(suffix=self._suffix(t))) for t in range(self.n_targets)]
+        return self._template_genomes[index]
 
     def _suffix(self, t: int) -> str:
         return "" if self.n_targets == 1 else f"_{t + 1}"
@@ -114,13 +120,7 @@ class SymbolicProposer:
         if shape in self._tried:  # made before: the same verdict again, without printing and parsing it
             return None
         self._tried.add(shape)
-        if any(not e.free_symbols & self.feature_syms for e in exprs):
-            return None
-        if any(raw_wide_term(e, self.wide_syms) for e in exprs):
-            return None
-        # two children in three break the budget: count before printing and parsing them
-        # (the parser would reject exactly these: it reads back the same symbols)
-        if self.budget is not None and len(set().union(*(e.free_symbols for e in exprs)) - self.feature_syms) > self.budget:
+        if not self._admissible(exprs):
             return None
         bounds = {k: v for g in genome for k, v in g.bounds.items()}
         try:
@@ -137,6 +137,18 @@ class SymbolicProposer:
         self._genomes.pop(key, None)  # a parent read before with no bounds of ours (a seed law) has them now
         init = {k: v for k, v in initial.items() if k in law.parameters and math.isfinite(v)}
         return Proposal(tuple(texts), origin=origin, bounds=bounds, initial=init)
+
+    def _admissible(self, exprs: list[sympy.Expr]) -> bool:
+        """The checks that need no printing: every target uses a feature, the parameters fit the budget, no
+        wide-ranging feature enters raw. Two children in three break the budget: counted before the
+        polynomial test, which costs more (the parser would reject exactly these: it reads back the same
+        symbols)."""
+        symbols = [e.free_symbols for e in exprs]
+        if any(not s & self.feature_syms for s in symbols):
+            return False
+        if self.budget is not None and len(set().union(*symbols) - self.feature_syms) > self.budget:
+            return False
+        return not any(raw_wide_term(e, self.wide_syms) for e in exprs)
 
     def _genome(self, record: CandidateRecord) -> Genome | None:
         """The parent's genes (shared: operators build new genes, they never change one)."""
@@ -395,7 +407,13 @@ class SymbolicProposer:
             mode = int(rng.integers(3))
 
             def build() -> Gene:
-                replacement = [term.expr, node + term.expr, node * (1 + term.expr)][mode]
+                # only the replacement drawn is built: sympy evaluates each one as it is made
+                if mode == 0:
+                    replacement = term.expr
+                elif mode == 1:
+                    replacement = node + term.expr
+                else:
+                    replacement = node * (1 + term.expr)
                 return Gene(gene.expr.xreplace({node: replacement}), {**gene.bounds, **term.bounds})
 
             return self._built(gene, t, ("subtree", i, term.expr, tuple(sorted(term.bounds.items())), mode), build)
