@@ -200,9 +200,10 @@ def _fitted_target(law: Law, y: np.ndarray) -> np.ndarray:
 def _group_rows(groups: np.ndarray) -> tuple[list, list[np.ndarray]]:
     """The group labels in order of first appearance and each one's row indices (in row order):
     one pass over the labels, not one comparison of every label per group."""
-    names = list(dict.fromkeys(groups.tolist()))
+    labels = groups.tolist()
+    names = list(dict.fromkeys(labels))
     index = {name: i for i, name in enumerate(names)}
-    codes = np.fromiter((index[g] for g in groups.tolist()), dtype=np.intp, count=len(groups))
+    codes = np.fromiter((index[g] for g in labels), dtype=np.intp, count=len(labels))
     order = np.argsort(codes, kind="stable")
     return names, np.split(order, np.cumsum(np.bincount(codes, minlength=len(names)))[:-1])
 

@@ -71,8 +71,7 @@ def _probe(fit_split: DataSplit, val_split: DataSplit) -> _Probe | None:
     out = probe_rows(fit_split, val_split, STEPS)
     if out is None:
         return None
-    n_targets = val_split.y.shape[1] if val_split.y.ndim == 2 else 1
-    low, high, tol = (np.full((len(val_split), n_targets), np.nan) for _ in range(3))
+    low, high, tol = (np.full(val_split.y.shape, np.nan) for _ in range(3))  # y is (rows, targets)
     for g in val_split.group_names():
         rows = val_split.groups == g
         seen = np.concatenate([fit_split.y[fit_split.groups == g], val_split.y[rows]])
