@@ -33,6 +33,8 @@ ATTEMPTS = 25  # children tried per wanted proposal before an iteration gives up
 # The memos below are caches (a value is a function of its key): the oldest entries go beyond this many,
 # so an hours-long run does not grow without bound; what is proposed is the same either way.
 MEMO_LIMIT = 50_000
+# The child of an operator that would break the parameter budget, not built (see SymbolicProposer._built).
+OVER_BUDGET = Gene(sympy.Symbol("over_budget"))
 
 
 class SymbolicProposer:
@@ -115,6 +117,8 @@ class SymbolicProposer:
 
     def _finish(self, genome: Genome, origin: str, initial: dict[str, float]) -> Proposal | None:
         """Validate through the law language; reject over-budget or repeated children."""
+        if any(g is OVER_BUDGET for g in genome):
+            return None
         exprs = [g.expr for g in genome]
         shape = tuple(exprs) + tuple(t for t, g in enumerate(genome) if g.log_target)
         if shape in self._tried:  # made before: the same verdict again, without printing and parsing it
@@ -165,10 +169,18 @@ class SymbolicProposer:
         _remember(self._genomes, record.formula, genome)
         return genome
 
-    def _built(self, gene: Gene, t: int, choice: tuple, build: Callable[[], Gene | None]) -> Gene | None:
+    def _built(self, gene: Gene, t: int, choice: tuple, build: Callable[[], Gene | None],
+               grows: int = 0) -> Gene | None:
         """``build()``, the child an operator makes of ``gene`` with these random ``choice``s, made once:
         ``choice`` names the operator and every draw it made, so it determines the child. The child fits
-        what its parent fits: the target, or its log."""
+        what its parent fits: the target, or its log.
+
+        ``grows``: fresh parameters the child surely adds while keeping all of its parent's (an operator
+        that only adds). A child that breaks the budget that way is not built (:data:`OVER_BUDGET`: most
+        children of a parent at the budget, and sympy's evaluation is most of the proposer's time); its
+        operator has made all its draws already, so the random stream is the same as if it were built."""
+        if grows and self.budget is not None and len(self._params(gene.expr)) + grows > self.budget:
+            return OVER_BUDGET
         key = (gene.expr, tuple(sorted(gene.bounds.items())), gene.log_target, t) + choice
         if key not in self._children:
             child = build()
@@ -232,6 +244,10 @@ class SymbolicProposer:
         return self._analysis("params", expr, lambda: sorted(
             (s for s in expr.free_symbols if s not in self.feature_syms), key=lambda s: s.name))
 
+    def _n_params(self, expr: sympy.Expr) -> int:
+        """How many parameters a (small, new) expression has."""
+        return len(expr.free_symbols - self.feature_syms)
+
     def _roles(self, expr: sympy.Expr):
         return self._analysis("roles", expr, lambda: parameter_roles([expr], self.features))
 
@@ -245,7 +261,8 @@ class SymbolicProposer:
         f = feats[int(rng.integers(len(feats)))]
         term = random_term(symbol(f), self._names(gene, t), rng, f in self.kinds.positive, f in self.kinds.wide)
         return self._built(gene, t, ("insert", term.expr, tuple(sorted(term.bounds.items()))),
-                           lambda: Gene(gene.expr + term.expr, {**gene.bounds, **term.bounds}))
+                           lambda: Gene(gene.expr + term.expr, {**gene.bounds, **term.bounds}),
+                           grows=self._n_params(term.expr))
 
     def _op_drop_term(self, gene: Gene, rng, t) -> Gene | None:
         terms = sympy.Add.make_args(gene.expr)
@@ -299,7 +316,7 @@ class SymbolicProposer:
 
             return Gene(once(gene.expr), gene.bounds)
 
-        return self._built(gene, t, ("untie", p), build)
+        return self._built(gene, t, ("untie", p), build, grows=1)
 
     def _op_separate_roles(self, gene: Gene, rng, t) -> Gene | None:
         """A parameter in two roles (a coefficient that is also an exponent) becomes two parameters."""
@@ -330,7 +347,7 @@ class SymbolicProposer:
             k = self._names(gene, t).new("exp")
             return Gene(gene.expr.xreplace({x: x * (1 + k * sympy.log(x))}), gene.bounds)
 
-        return self._built(gene, t, ("log-drift", x), drift)
+        return self._built(gene, t, ("log-drift", x), drift, grows=1)
 
     def _op_simplify(self, gene: Gene, rng, t) -> Gene | None:
         def build() -> Gene | None:
@@ -378,7 +395,7 @@ class SymbolicProposer:
             c = self._names(gene, t).new("exp")
             return Gene(gene.expr.xreplace({node: node.base ** (node.exp + c * sympy.log(x))}), gene.bounds)
 
-        return self._built(gene, t, ("interact", node, x), build)
+        return self._built(gene, t, ("interact", node, x), build, grows=1)
 
     def _op_mutate_subtree(self, gene: Gene, rng, t) -> Gene | None:
         """Replace one subtree (a term, a factor, or a feature occurrence) with a fresh small one."""
@@ -394,12 +411,13 @@ class SymbolicProposer:
             choice = rng.integers(3)
             if choice == 0 and node.name in self.kinds.positive:
                 return self._built(gene, t, ("saturate", i), lambda: Gene(
-                    gene.expr.xreplace({node: node / (1 + node / s)}), {**gene.bounds, s.name: POSITIVE}))
+                    gene.expr.xreplace({node: node / (1 + node / s)}), {**gene.bounds, s.name: POSITIVE}), grows=1)
             if choice == 1:
                 return self._built(gene, t, ("shift", i), lambda: Gene(
-                    gene.expr.xreplace({node: node + s}), {**gene.bounds, s.name: POSITIVE}))
+                    gene.expr.xreplace({node: node + s}), {**gene.bounds, s.name: POSITIVE}), grows=1)
             a = names.new("exp")
-            return self._built(gene, t, ("power", i), lambda: Gene(gene.expr.xreplace({node: node ** a}), gene.bounds))
+            return self._built(gene, t, ("power", i), lambda: Gene(gene.expr.xreplace({node: node ** a}), gene.bounds),
+                               grows=1)
         if node.free_symbols & self.feature_syms:
             feats = sorted(node.free_symbols & self.feature_syms, key=lambda s: s.name)
             x = feats[int(rng.integers(len(feats)))]
@@ -416,7 +434,9 @@ class SymbolicProposer:
                     replacement = node * (1 + term.expr)
                 return Gene(gene.expr.xreplace({node: replacement}), {**gene.bounds, **term.bounds})
 
-            return self._built(gene, t, ("subtree", i, term.expr, tuple(sorted(term.bounds.items())), mode), build)
+            # modes 1 and 2 keep the node (and its parameters) and add the term's; mode 0 drops the node
+            return self._built(gene, t, ("subtree", i, term.expr, tuple(sorted(term.bounds.items())), mode), build,
+                               grows=self._n_params(term.expr) if mode else 0)
         return None
 
     def _op_crossover(self, a: Gene, b: Gene, rng, t) -> Gene | None:
@@ -446,7 +466,9 @@ class SymbolicProposer:
                 return Gene(sympy.Add(*[x for x in terms_a if x != out]) + term, {**a.bounds, **bounds})
             return Gene(a.expr + term, {**a.bounds, **bounds})
 
-        return self._built(a, t, ("crossover", b.expr, tuple(sorted(b.bounds.items())), i, swap), build)
+        # added, the term's parameters are renamed apart from the parent's; swapped in, it drops one of its terms
+        return self._built(a, t, ("crossover", b.expr, tuple(sorted(b.bounds.items())), i, swap), build,
+                           grows=self._n_params(terms_b[i]) if swap is None else 0)
 
 
 def _inside_log(expr: sympy.Expr, x: sympy.Symbol) -> bool:
