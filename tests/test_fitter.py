@@ -218,6 +218,20 @@ def test_predict_matches_fit_s_own_group_keys_and_reads_null_values_as_nan() -> 
     assert np.isnan(out).all()
 
 
+def test_a_split_s_group_index_predicts_what_its_labels_predict() -> None:
+    """The search predicts with each split's group index, worked out once: the same numbers, bit for bit."""
+    task = load_task("sft_scaling_law")
+    train = task.train()
+    law = reference_law(task)
+    result = fit(law, train.X, train.y, train.groups, FitOptions(n_starts=4, n_refine=1, max_iter=20))
+    assert train.group_index is train.group_index
+    assert result.predict(train.X, train.group_index).tobytes() == result.predict(train.X, train.groups).tobytes()
+    some = dict(list(result.params_table().items())[:5])  # the other groups' rows predict NaN either way
+    by_index = predict(law, some, train.X, train.group_index)
+    assert by_index.tobytes() == predict(law, some, train.X, list(train.groups)).tobytes()
+    assert np.isnan(by_index).any() and np.isfinite(by_index).any()
+
+
 def test_fit_options_validated() -> None:
     with pytest.raises(ValueError):
         FitOptions(n_starts=0)

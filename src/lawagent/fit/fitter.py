@@ -89,16 +89,32 @@ class FitResult:
     def params_table(self) -> dict[str, dict[str, float]]:
         return {name: dict(g.params) for name, g in self.groups.items()}
 
-    def predict(self, X: Mapping[str, np.ndarray], groups: Sequence[str] | np.ndarray) -> np.ndarray:
+    def predict(self, X: Mapping[str, np.ndarray], groups: Sequence[str] | np.ndarray | GroupIndex) -> np.ndarray:
         """Predictions (n, n_targets) for rows with the given group labels."""
-        return predict(self.law, self.params_table(), X, groups, self.compiled)
+        return predict(self.law, {name: g.params for name, g in self.groups.items()}, X, groups, self.compiled)
+
+
+@dataclass(frozen=True, eq=False)
+class GroupIndex:
+    """Rows' group labels as :func:`predict` matches them to parameter values: the distinct labels as
+    text (sorted) and each row's place among them. Working it out is half of a prediction's cost, and
+    the search predicts on the same few splits thousands of times: a split keeps its own
+    (:meth:`lawagent.task.DataSplit.group_index`)."""
+
+    names: list[str]
+    index: np.ndarray  # per row: its label's place in names
+
+    @classmethod
+    def of(cls, groups: Sequence[str] | np.ndarray) -> GroupIndex:
+        names, index = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+        return cls(names.tolist(), index)
 
 
 def predict(
     law: Law,
     params: Mapping[str, Mapping[str, float]],
     X: Mapping[str, np.ndarray],
-    groups: Sequence[str] | np.ndarray,
+    groups: Sequence[str] | np.ndarray | GroupIndex,
     compiled: CompiledLaw | None = None,
 ) -> np.ndarray:
     """Evaluate a law with per-group parameter values; NaN where a group has no values.
@@ -107,18 +123,15 @@ def predict(
     (a task with 42 groups costs one call, not 42).
     """
     compiled = compiled or compile_law(law)
-    groups = np.asarray(groups, dtype=object)
-    n = len(groups)
-    names, index = np.unique(groups.astype(str), return_inverse=True)
-    table = np.full((len(names), len(compiled.parameters)), np.nan)
-    known = np.zeros(len(names), dtype=bool)
+    labels = groups if isinstance(groups, GroupIndex) else GroupIndex.of(groups)
+    names, index = labels.names, labels.index
+    n = len(index)
     by_text = {str(k): v for k, v in params.items()}  # labels are matched as text: fit() keys them as given
-    for i, name in enumerate(names.tolist()):
-        values = by_text.get(name)
-        if values is None:
-            continue
-        known[i] = True
-        table[i] = [_value(values.get(p)) for p in compiled.parameters]
+    found = [by_text.get(name) for name in names]
+    known = np.array([values is not None for values in found], dtype=bool)
+    unknown = [math.nan] * len(compiled.parameters)
+    table = np.array([unknown if values is None else [_value(values.get(p)) for p in compiled.parameters]
+                      for values in found], dtype=float).reshape(len(names), len(compiled.parameters))
     out = np.full((n, compiled.n_targets), np.nan)
     rows = known[index]
     if not rows.any():
