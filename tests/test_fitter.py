@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -150,6 +151,25 @@ def test_stderr_finite_for_well_posed_nonlinear_fit() -> None:
             assert math.isfinite(err) and err > 0, (name, p)
             # truth within a few standard errors (0.2 % noise; a loose check)
             assert abs(g.params[p] - truth[name][p]) < 10 * err + 1e-3 * abs(truth[name][p]), (name, p)
+
+
+@pytest.mark.parametrize("name", ["chinchilla", "saturating, bounded", "log-quadratic"])
+def test_a_fit_without_standard_errors_fits_the_same_parameters(name) -> None:
+    """The search's fits skip the standard errors (stderr=False): everything else is the same, bit for bit,
+    and every parameter's error is NaN, not missing."""
+    law, X, y, groups, _ = planted_data(*PLANTED[name])
+    noisy = y * (1 + 0.002 * np.random.default_rng(1).standard_normal(y.shape))
+    with_errors = fit(law, X, noisy, groups, SEARCH)
+    without = fit(law, X, noisy, groups, replace(SEARCH, stderr=False))
+    assert without.groups.keys() == with_errors.groups.keys()
+    for group, g in without.groups.items():
+        w = with_errors.groups[group]
+        assert list(g.params.items()) == list(w.params.items())
+        assert (g.sse, g.n_rows, g.converged, g.n_iter, g.message) == (w.sse, w.n_rows, w.converged, w.n_iter,
+                                                                        w.message)
+        assert list(g.stderr) == list(w.stderr) and all(math.isnan(v) for v in g.stderr.values())
+        assert all(math.isfinite(v) for v in w.stderr.values())
+    assert without.predict(X, groups).tobytes() == with_errors.predict(X, groups).tobytes()
 
 
 def test_stderr_of_an_overflowing_jacobian_is_nan_not_a_crash() -> None:

@@ -155,8 +155,10 @@ def evaluate_candidate(
 
 
 def _fit(law: Law, split: DataSplit, options: FitOptions, deadline: float | None):
-    """``fit`` on ``split``; with a ``deadline``, told to end by it and stopped there if it does not
+    """``fit`` on ``split``, without standard errors (a candidate's record has none: the final refit
+    computes them); with a ``deadline``, told to end by it and stopped there if it does not
     (:func:`~lawagent.discovery.clock.within`: OutOfTime, a LawagentError)."""
+    options = replace(options, stderr=False) if options.stderr else options
     if deadline is None:
         return fit(law, split.X, split.y, split.groups, options)
     bounded_options = _by_deadline(options, deadline)

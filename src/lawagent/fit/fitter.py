@@ -39,6 +39,8 @@ class FitOptions:
     time_limit: float = 20.0  # seconds for the whole fit; best-so-far is returned after it
     tol: float = 1e-10  # relative cost decrease that counts as converged
     seed: int = 0
+    # standard errors (a Jacobian and a pseudo-inverse per fit); False: NaN, for fits whose errors nobody reads
+    stderr: bool = True
 
     def __post_init__(self) -> None:
         if self.n_starts < 1 or self.n_refine < 1:
@@ -535,7 +537,7 @@ class _Problem:
         self.logmode = self.sign = None  # back to each parameter's own transform
         Ub = np.stack([t.inverse(theta_b[..., j]) for j, t in enumerate(self.transforms)], axis=-1) if self.nl_idx else theta_b
         cost_b, r, c, Q, theta, J0 = self._project(Ub, exact=True)
-        stderr = self._stderr(theta, c, cost_b)
+        stderr = self._stderr(theta, c, cost_b) if self.options.stderr else np.full((G, len(self.params)), np.nan)
         out = []
         for g, name in enumerate(self.names):
             values = {}
