@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lawagent.evaluate import reference_law
-from lawagent.fit.fitter import FitOptions, fit, predict, stderr_from_jacobian
+from lawagent.fit.fitter import FitOptions, GroupIndex, fit, predict, stderr_from_jacobian
 from lawagent.fit.transforms import Transform
 from lawagent.law.compile import compile_law
 from lawagent.law.law import Law
@@ -250,6 +250,14 @@ def test_a_split_s_group_index_predicts_what_its_labels_predict() -> None:
     by_index = predict(law, some, train.X, train.group_index)
     assert by_index.tobytes() == predict(law, some, train.X, list(train.groups)).tobytes()
     assert np.isnan(by_index).any() and np.isfinite(by_index).any()
+
+
+@pytest.mark.parametrize("label", ["g", 3, 2.5])
+def test_one_group_s_index_is_what_its_labels_give(label) -> None:
+    for n in (1, 4):
+        plain = GroupIndex.of(np.full(n, label, dtype=object))
+        single = GroupIndex.single(label, n)
+        assert single.names == plain.names and single.index.tobytes() == plain.index.tobytes()
 
 
 def test_fit_options_validated() -> None:

@@ -108,8 +108,19 @@ class GroupIndex:
 
     @classmethod
     def of(cls, groups: Sequence[str] | np.ndarray) -> GroupIndex:
-        names, index = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+        names, index = np.unique(_as_text(groups), return_inverse=True)
         return cls(names.tolist(), index)
+
+    @classmethod
+    def single(cls, group, n: int) -> GroupIndex:
+        """``n`` rows of one group: what :meth:`of` gives for them, without sorting them (the sanity checks
+        and the standard errors predict along one group's curves thousands of times)."""
+        return cls(_as_text(np.full(1, group, dtype=object)).tolist(), np.zeros(n, dtype=np.intp))
+
+
+def _as_text(groups: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Group labels as text: how predict matches them to fit()'s keys."""
+    return np.asarray(groups, dtype=object).astype(str)
 
 
 def predict(
