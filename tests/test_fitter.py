@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from lawagent.evaluate import reference_law
-from lawagent.fit.fitter import FitOptions, fit, predict, stderr_from_jacobian
+from lawagent.fit.fitter import FitOptions, GroupIndex, fit, predict, stderr_from_jacobian
 from lawagent.fit.transforms import Transform
 from lawagent.law.compile import compile_law
 from lawagent.law.law import Law
@@ -152,6 +153,25 @@ def test_stderr_finite_for_well_posed_nonlinear_fit() -> None:
             assert abs(g.params[p] - truth[name][p]) < 10 * err + 1e-3 * abs(truth[name][p]), (name, p)
 
 
+@pytest.mark.parametrize("name", ["chinchilla", "saturating, bounded", "log-quadratic"])
+def test_a_fit_without_standard_errors_fits_the_same_parameters(name) -> None:
+    """The search's fits skip the standard errors (stderr=False): everything else is the same, bit for bit,
+    and every parameter's error is NaN, not missing."""
+    law, X, y, groups, _ = planted_data(*PLANTED[name])
+    noisy = y * (1 + 0.002 * np.random.default_rng(1).standard_normal(y.shape))
+    with_errors = fit(law, X, noisy, groups, SEARCH)
+    without = fit(law, X, noisy, groups, replace(SEARCH, stderr=False))
+    assert without.groups.keys() == with_errors.groups.keys()
+    for group, g in without.groups.items():
+        w = with_errors.groups[group]
+        assert list(g.params.items()) == list(w.params.items())
+        assert (g.sse, g.n_rows, g.converged, g.n_iter, g.message) == (w.sse, w.n_rows, w.converged, w.n_iter,
+                                                                        w.message)
+        assert list(g.stderr) == list(w.stderr) and all(math.isnan(v) for v in g.stderr.values())
+        assert all(math.isfinite(v) for v in w.stderr.values())
+    assert without.predict(X, groups).tobytes() == with_errors.predict(X, groups).tobytes()
+
+
 def test_stderr_of_an_overflowing_jacobian_is_nan_not_a_crash() -> None:
     """J^T J of a Jacobian in the 1e200s overflows (a finalist on lr_bsz once stopped a whole run here):
     that group gets NaN, the others their standard errors."""
@@ -216,6 +236,28 @@ def test_predict_matches_fit_s_own_group_keys_and_reads_null_values_as_nan() -> 
     assert np.allclose(result.predict({"x": x}, groups)[:, 0], y, rtol=1e-9)
     out = predict(law, {1: {"E": None, "A": 1.0, "a": 1.0}}, {"x": x[:2]}, [1, 1])  # JSON null
     assert np.isnan(out).all()
+
+
+def test_a_split_s_group_index_predicts_what_its_labels_predict() -> None:
+    """The search predicts with each split's group index, worked out once: the same numbers, bit for bit."""
+    task = load_task("sft_scaling_law")
+    train = task.train()
+    law = reference_law(task)
+    result = fit(law, train.X, train.y, train.groups, FitOptions(n_starts=4, n_refine=1, max_iter=20))
+    assert train.group_index is train.group_index
+    assert result.predict(train.X, train.group_index).tobytes() == result.predict(train.X, train.groups).tobytes()
+    some = dict(list(result.params_table().items())[:5])  # the other groups' rows predict NaN either way
+    by_index = predict(law, some, train.X, train.group_index)
+    assert by_index.tobytes() == predict(law, some, train.X, list(train.groups)).tobytes()
+    assert np.isnan(by_index).any() and np.isfinite(by_index).any()
+
+
+@pytest.mark.parametrize("label", ["g", 3, 2.5])
+def test_one_group_s_index_is_what_its_labels_give(label) -> None:
+    for n in (1, 4):
+        plain = GroupIndex.of(np.full(n, label, dtype=object))
+        single = GroupIndex.single(label, n)
+        assert single.names == plain.names and single.index.tobytes() == plain.index.tobytes()
 
 
 def test_fit_options_validated() -> None:

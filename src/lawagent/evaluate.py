@@ -82,7 +82,7 @@ def score_split(result: FitResult, split: DataSplit) -> Scores:
     if not result.ok:
         bad = [g for g, f in result.groups.items() if not f.ok]
         return failure(len(split), f"fit failed on group(s) {', '.join(bad[:3])}")
-    pred = result.predict(split.X, split.groups)
+    pred = result.predict(split.X, split.group_index)
     return score(split.y, pred, split.groups)
 
 
@@ -101,4 +101,4 @@ def evaluate(task: Task, law: Law | str, options: FitOptions | None = None) -> E
 
 
 def predictions(evaluation: Evaluation, split: DataSplit) -> np.ndarray:
-    return evaluation.fit.predict(split.X, split.groups)
+    return evaluation.fit.predict(split.X, split.group_index)

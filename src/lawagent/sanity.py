@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from lawagent.fit.fitter import predict
+from lawagent.fit.fitter import GroupIndex, predict
 from lawagent.law.law import Law
 from lawagent.task import DataSplit
 
@@ -170,7 +170,7 @@ def _along(law: Law, params, group: str, base: Mapping[str, float], varied: Mapp
     n = len(next(iter(varied.values())))
     X = {f: np.full(n, base[f]) for f in law.features}
     X.update({f: np.asarray(v, float) for f, v in varied.items()})
-    return predict(law, {group: params[group]}, X, np.full(n, group, dtype=object))[:, 0]
+    return predict(law, {group: params[group]}, X, GroupIndex.single(group, n))[:, 0]
 
 
 def _trend(X: Mapping[str, np.ndarray], y: np.ndarray, f: str, others: Sequence[str]) -> float | None:

@@ -16,8 +16,9 @@ import time
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from pandas.api.types import union_categoricals
 
 from lawagent.errors import TaskError
 from lawagent.holdout import parse_holdout
+
+if TYPE_CHECKING:
+    from lawagent.fit.fitter import GroupIndex
 
 __all__ = [
     "ColumnInfo",
@@ -93,6 +97,14 @@ class DataSplit:
     def group_names(self) -> list[str]:
         """Distinct group labels in first-appearance order."""
         return [str(g) for g in pd.unique(self.groups)]
+
+    @cached_property
+    def group_index(self) -> GroupIndex:
+        """The group labels as predictions match them (:func:`lawagent.fit.fitter.predict`), worked out
+        once: the search predicts on the same few splits thousands of times."""
+        from lawagent.fit.fitter import GroupIndex  # the fitter (and sympy) load only where a prediction is made
+
+        return GroupIndex.of(self.groups)
 
 
 @dataclass(frozen=True, eq=False)

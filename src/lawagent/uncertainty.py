@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from lawagent.errors import LawagentError
-from lawagent.fit.fitter import FitOptions, fit, fit_space, predict, stderr_from_jacobian
+from lawagent.fit.fitter import FitOptions, GroupIndex, fit, fit_space, predict, stderr_from_jacobian
 from lawagent.law.law import Law
 from lawagent.task import DataSplit
 
@@ -40,7 +40,7 @@ def standard_errors(law: Law, params: Mapping[str, Mapping[str, float]], rows: D
         if len(idx) <= len(names) or not np.isfinite(theta).all():
             continue
         X = {f: v[idx] for f, v in rows.X.items()}
-        labels = np.full(len(idx), g, dtype=object)
+        labels = GroupIndex.single(g, len(idx))  # once: the Jacobian predicts 2 per parameter
         y = rows.y[idx].reshape(len(idx), -1)
 
         def pred(t: np.ndarray) -> np.ndarray:  # on the fitter's scale: log y for a law fitted to log y

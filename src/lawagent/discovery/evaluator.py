@@ -120,10 +120,10 @@ def evaluate_candidate(
             record.error = f"fit failed on group(s) {', '.join(bad[:3])}"
         else:
             # pooled R² only: per-group errors are for reports, not for ranking thousands of candidates
-            fit_scores = score(fit_split.y, result.predict(fit_split.X, fit_split.groups))
+            fit_scores = score(fit_split.y, result.predict(fit_split.X, fit_split.group_index))
             record.fit_r2 = fit_scores.r2
             if len(val_split):
-                val_scores = score(val_split.y, result.predict(val_split.X, val_split.groups))
+                val_scores = score(val_split.y, result.predict(val_split.X, val_split.group_index))
             else:
                 val_scores = fit_scores
             record.val_r2 = val_scores.r2
@@ -155,8 +155,10 @@ def evaluate_candidate(
 
 
 def _fit(law: Law, split: DataSplit, options: FitOptions, deadline: float | None):
-    """``fit`` on ``split``; with a ``deadline``, told to end by it and stopped there if it does not
+    """``fit`` on ``split``, without standard errors (a candidate's record has none: the final refit
+    computes them); with a ``deadline``, told to end by it and stopped there if it does not
     (:func:`~lawagent.discovery.clock.within`: OutOfTime, a LawagentError)."""
+    options = replace(options, stderr=False) if options.stderr else options
     if deadline is None:
         return fit(law, split.X, split.y, split.groups, options)
     bounded_options = _by_deadline(options, deadline)
@@ -196,7 +198,7 @@ def _fold_r2(law: Law, fit_split: DataSplit, val_split: DataSplit, options: FitO
         result = _fit(law, fit_split, options, deadline)
         if not result.ok:
             return -1.0
-        scores = score(val_split.y, result.predict(val_split.X, val_split.groups))
+        scores = score(val_split.y, result.predict(val_split.X, val_split.group_index))
     except (LawagentError, ArithmeticError, ValueError, TypeError, np.linalg.LinAlgError, RecursionError,
             MemoryError):
         return -1.0

@@ -39,6 +39,8 @@ class FitOptions:
     time_limit: float = 20.0  # seconds for the whole fit; best-so-far is returned after it
     tol: float = 1e-10  # relative cost decrease that counts as converged
     seed: int = 0
+    # standard errors (a Jacobian and a pseudo-inverse per fit); False: NaN, for fits whose errors nobody reads
+    stderr: bool = True
 
     def __post_init__(self) -> None:
         if self.n_starts < 1 or self.n_refine < 1:
@@ -89,16 +91,43 @@ class FitResult:
     def params_table(self) -> dict[str, dict[str, float]]:
         return {name: dict(g.params) for name, g in self.groups.items()}
 
-    def predict(self, X: Mapping[str, np.ndarray], groups: Sequence[str] | np.ndarray) -> np.ndarray:
+    def predict(self, X: Mapping[str, np.ndarray], groups: Sequence[str] | np.ndarray | GroupIndex) -> np.ndarray:
         """Predictions (n, n_targets) for rows with the given group labels."""
-        return predict(self.law, self.params_table(), X, groups, self.compiled)
+        return predict(self.law, {name: g.params for name, g in self.groups.items()}, X, groups, self.compiled)
+
+
+@dataclass(frozen=True, eq=False)
+class GroupIndex:
+    """Rows' group labels as :func:`predict` matches them to parameter values: the distinct labels as
+    text (sorted) and each row's place among them. Working it out is half of a prediction's cost, and
+    the search predicts on the same few splits thousands of times: a split keeps its own
+    (:meth:`lawagent.task.DataSplit.group_index`)."""
+
+    names: list[str]
+    index: np.ndarray  # per row: its label's place in names
+
+    @classmethod
+    def of(cls, groups: Sequence[str] | np.ndarray) -> GroupIndex:
+        names, index = np.unique(_as_text(groups), return_inverse=True)
+        return cls(names.tolist(), index)
+
+    @classmethod
+    def single(cls, group, n: int) -> GroupIndex:
+        """``n`` rows of one group: what :meth:`of` gives for them, without sorting them (the sanity checks
+        and the standard errors predict along one group's curves thousands of times)."""
+        return cls(_as_text(np.full(1, group, dtype=object)).tolist(), np.zeros(n, dtype=np.intp))
+
+
+def _as_text(groups: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Group labels as text: how predict matches them to fit()'s keys."""
+    return np.asarray(groups, dtype=object).astype(str)
 
 
 def predict(
     law: Law,
     params: Mapping[str, Mapping[str, float]],
     X: Mapping[str, np.ndarray],
-    groups: Sequence[str] | np.ndarray,
+    groups: Sequence[str] | np.ndarray | GroupIndex,
     compiled: CompiledLaw | None = None,
 ) -> np.ndarray:
     """Evaluate a law with per-group parameter values; NaN where a group has no values.
@@ -107,18 +136,15 @@ def predict(
     (a task with 42 groups costs one call, not 42).
     """
     compiled = compiled or compile_law(law)
-    groups = np.asarray(groups, dtype=object)
-    n = len(groups)
-    names, index = np.unique(groups.astype(str), return_inverse=True)
-    table = np.full((len(names), len(compiled.parameters)), np.nan)
-    known = np.zeros(len(names), dtype=bool)
+    labels = groups if isinstance(groups, GroupIndex) else GroupIndex.of(groups)
+    names, index = labels.names, labels.index
+    n = len(index)
     by_text = {str(k): v for k, v in params.items()}  # labels are matched as text: fit() keys them as given
-    for i, name in enumerate(names.tolist()):
-        values = by_text.get(name)
-        if values is None:
-            continue
-        known[i] = True
-        table[i] = [_value(values.get(p)) for p in compiled.parameters]
+    found = [by_text.get(name) for name in names]
+    known = np.array([values is not None for values in found], dtype=bool)
+    unknown = [math.nan] * len(compiled.parameters)
+    table = np.array([unknown if values is None else [_value(values.get(p)) for p in compiled.parameters]
+                      for values in found], dtype=float).reshape(len(names), len(compiled.parameters))
     out = np.full((n, compiled.n_targets), np.nan)
     rows = known[index]
     if not rows.any():
@@ -522,7 +548,7 @@ class _Problem:
         self.logmode = self.sign = None  # back to each parameter's own transform
         Ub = np.stack([t.inverse(theta_b[..., j]) for j, t in enumerate(self.transforms)], axis=-1) if self.nl_idx else theta_b
         cost_b, r, c, Q, theta, J0 = self._project(Ub, exact=True)
-        stderr = self._stderr(theta, c, cost_b)
+        stderr = self._stderr(theta, c, cost_b) if self.options.stderr else np.full((G, len(self.params)), np.nan)
         out = []
         for g, name in enumerate(self.names):
             values = {}

@@ -20,7 +20,7 @@ import numpy as np
 import sympy
 
 from lawagent.errors import LawagentError
-from lawagent.fit.fitter import predict
+from lawagent.fit.fitter import GroupIndex, predict
 from lawagent.jsonio import json_safe
 from lawagent.law.law import LOG_TARGET, Law, TextPrinter
 from lawagent.readable.names import role_names
@@ -71,7 +71,7 @@ def readable_form(law: Law, params: Mapping[str, Mapping[str, float]], X: Mappin
                   groups: np.ndarray, targets: Sequence[str] | None = None) -> Readable:
     """The readable form of ``law`` with its fitted ``params`` (per group), checked on the rows ``X``, ``groups``
     (training rows)."""
-    groups = np.asarray(groups, dtype=object)
+    groups = GroupIndex.of(groups)  # once: every step's check predicts on these rows
     features = list(law.features)
     raw = predict(law, params, X, groups)
     check = _Checker(law, params, X, groups, raw, targets)

@@ -88,9 +88,9 @@ def violation(result: FitResult, fit_split: DataSplit, val_split: DataSplit) -> 
     if probe is None:
         return 0.0
     with np.errstate(all="ignore"):
-        pred = result.predict(probe.out, val_split.groups)
-        here = result.predict(val_split.X, val_split.groups)
-        before = result.predict(probe.back, val_split.groups)
+        pred = result.predict(probe.out, val_split.group_index)
+        here = result.predict(val_split.X, val_split.group_index)
+        before = result.predict(probe.back, val_split.group_index)
         step_in = here - before
         step_out = pred - here
         turns = (step_in * step_out < 0) & (np.abs(step_out) > probe.tol)
