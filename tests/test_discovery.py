@@ -250,9 +250,10 @@ def test_seed_proposer_gives_seeds_once():
 
 
 class Uncached(SymbolicProposer):
-    """The symbolic proposer without its memo of children and analyses: every child built afresh."""
+    """The symbolic proposer without its memo of children and analyses: every child built afresh, also
+    those that break the budget (the proposer skips building these)."""
 
-    def _built(self, gene, t, choice, build):
+    def _built(self, gene, t, choice, build, grows=0):
         return build()
 
     def _analysis(self, name, expr, compute):
@@ -286,6 +287,34 @@ def test_the_proposers_memo_changes_no_proposal(tmp_path, monkeypatch):
     bounded = SymbolicProposer(_info(task), seed=1)
     assert replay(bounded) == a
     assert max(len(bounded._children), len(bounded._analyses), len(bounded._genomes)) == 5
+
+
+def test_children_over_the_budget_are_not_built_and_change_no_proposal(tmp_path):
+    """A child that only adds parameters to a parent at the budget is rejected unbuilt: the same proposals
+    as building it and rejecting it afterwards, the same random draws."""
+    import lawagent.proposers.symbolic as symbolic
+
+    task = load_task("sft_scaling_law")
+    info = replace(_info(task), parameter_budget=3)
+    recorded = Recording(SymbolicProposer(info, seed=2))
+    discover(task, proposer=recorded, iterations=3, out_dir=tmp_path, **FAST)
+
+    skipped = []
+
+    class Counting(SymbolicProposer):
+        def _built(self, gene, t, choice, build, grows=0):
+            child = super()._built(gene, t, choice, build, grows)
+            if child is symbolic.OVER_BUDGET:
+                skipped.append(len(build().expr.free_symbols - self.feature_syms))  # built here only to check
+            return child
+
+    def replay(proposer: SymbolicProposer) -> list:
+        return [[(p.formulas, p.origin, p.bounds, p.initial)
+                 for p in proposer.propose(replace(ctx, rng=np.random.default_rng([0, ctx.iteration])))]
+                for ctx in recorded.contexts]
+
+    assert replay(Counting(info, seed=2)) == replay(Uncached(info, seed=2))
+    assert len(skipped) >= 10 and min(skipped) > 3
 
 
 # -- workers: hangs and crashes are cut off, the pool goes on ------------------
