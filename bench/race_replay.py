@@ -36,11 +36,12 @@ from pathlib import Path  # noqa: E402
 
 from lawagent.discovery.candidate_rows import record_from_dict  # noqa: E402
 from lawagent.discovery.evaluator import FOLD1, FULL, SCREEN, EvalOptions, evaluate_candidate  # noqa: E402
-from lawagent.proposers.base import CandidateRecord, Proposal  # noqa: E402
+from lawagent.proposers.base import CandidateRecord  # noqa: E402
 from lawagent.selection import rank  # noqa: E402
 from lawagent.selection.dev import NEAR, dev_task  # noqa: E402
 from lawagent.selection.protocol import protocol_for  # noqa: E402
 from lawagent.task import list_tasks, load_task  # noqa: E402
+from paired_fits import proposal_of  # noqa: E402  (bench/, beside this script)
 
 SLACKS = (1.5, 2.0, 3.0)
 SENT_ON = (FULL, FOLD1)  # the stages of a candidate whose screen let it go on
@@ -55,13 +56,6 @@ def cells_of(cells: Path, task: str) -> list[Path]:
 def _records(cell: Path) -> list[dict]:
     with open(cell / "candidates.jsonl") as fh:
         return [json.loads(line) for line in fh if line.strip()]
-
-
-def proposal_of(rec: dict) -> Proposal:
-    """The proposal a candidate row was evaluated from: its JSON wrote an infinite bound as null."""
-    bounds = {k: (-math.inf if lo is None else lo, math.inf if hi is None else hi)
-              for k, (lo, hi) in (rec.get("bounds") or {}).items()}
-    return Proposal(tuple(rec["formula"].split(";")), bounds=bounds, initial=rec.get("initial") or {})
 
 
 def run(args: argparse.Namespace) -> None:
