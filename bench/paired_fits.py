@@ -188,7 +188,7 @@ def summary(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="evaluate a dev run's candidates with both refinements")
+    r = sub.add_parser("run", help="evaluate a dev run's candidates with each variant")
     r.add_argument("--cells", required=True, help="a `lawagent bench --dev` run's cells/ folder")
     r.add_argument("--tasks", default="all")
     r.add_argument("--n", type=int, default=120, help="candidates per task (default 120)")
