@@ -340,6 +340,39 @@ def test_worker_pool_survives_hangs_and_crashes():
         assert pool.map([5, 6]) == [50, 60]  # replaced workers serve the next batch
 
 
+def test_a_worker_whose_search_has_ended_stops_quietly():
+    """The search closes its end while a worker is still on a job (its time is up): the worker's reply
+    has nowhere to go, and the worker ends without a traceback on the user's terminal."""
+    import threading
+    from multiprocessing import Pipe
+
+    from lawagent.discovery.workers import serve
+
+    here, there = Pipe()
+    raised: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            serve(there, lambda shared, job: (time.sleep(0.3), shared * job)[1], 10)
+        except BaseException as err:  # noqa: BLE001 - what the test looks for
+            raised.append(err)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert here.recv() == ("ready",)
+    here.send((0, 1))
+    here.close()  # the search has ended
+    thread.join(10)
+    assert not thread.is_alive() and raised == []
+    unsendable = Pipe()
+    unsendable[0].send((0, None))
+    unsendable[0].send(None)
+    serve(unsendable[1], lambda shared, job: lambda: None, 0)  # a reply that cannot be pickled is reported
+    assert unsendable[0].recv() == ("ready",)
+    message = unsendable[0].recv()
+    assert message[:2] == (0, False) and "pickle" in message[2].lower()
+
+
 def mark_then_hang(folder, job):
     """Job function for the cancel test: 'hang' jobs leave a mark when they start, then sleep."""
     if job == "hang":

@@ -57,21 +57,30 @@ def default_workers() -> int:
 
 
 def serve(conn: Connection, fn: Callable[[Any, Any], Any], shared: Any) -> None:
-    """The worker loop: announce readiness, then answer (index, job) messages until told to stop."""
-    conn.send(("ready",))
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
-        idx, job = msg
-        try:
-            out = fn(shared, job)
-            conn.send((idx, True, out))
-        except BaseException as err:  # noqa: BLE001 - report, keep serving
-            conn.send((idx, False, f"{type(err).__name__}: {err}"))
+    """The worker loop: announce readiness, then answer (index, job) messages until told to stop, or until
+    the search closes its end (it has finished: a result it no longer reads is dropped quietly)."""
+    try:
+        conn.send(("ready",))
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                return
+            if msg is None:
+                return
+            idx, job = msg
+            try:
+                reply = (idx, True, fn(shared, job))
+            except BaseException as err:  # noqa: BLE001 - report, keep serving
+                reply = (idx, False, f"{type(err).__name__}: {err}")
+            try:
+                conn.send(reply)
+            except (BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception as err:  # noqa: BLE001 - a result that cannot be sent (not picklable): say so
+                conn.send((idx, False, f"{type(err).__name__}: {err}"))
+    except (BrokenPipeError, ConnectionResetError):
+        return
 
 
 class _Worker:
