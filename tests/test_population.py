@@ -31,6 +31,20 @@ def test_dedup_and_best():
     assert pop.n_ok == 7
 
 
+def test_best_follows_every_addition():
+    """best() is sorted once per change: a record added after it was asked for still ranks (a cache that
+    missed an addition would hide a new best law from the progress line, the racing limits and the finalists)."""
+    pop = make()
+    assert pop.best(1)[0].id == 4
+    pop.add(rec(8, 5, 0.999))
+    assert [r.id for r in pop.best(2)] == [8, 4]
+    pop.add(rec(9, 5, 0.2, key="k9"))
+    pop.add(rec(10, 5, -math.inf, error="fit failed"))  # not ranked: no change
+    assert [r.id for r in pop.best(len(pop))][-1] == 9 and len(pop.best(len(pop))) == 9
+    pop.best(2).clear()  # a caller's list is its own
+    assert len(pop.best(2)) == 2
+
+
 def test_pareto_front():
     assert [r.id for r in make().pareto()] == [0, 2, 4]
 

@@ -28,6 +28,7 @@ class Population:
         self.elites: dict[int, CandidateRecord] = {}
         self.n_duplicates = 0
         self._ok: list[CandidateRecord] = []
+        self._ranked: list[CandidateRecord] | None = None  # _ok in rank order, sorted when first asked for
 
     def __len__(self) -> int:
         return len(self.records)
@@ -41,6 +42,7 @@ class Population:
             self.by_key.setdefault(record.key, record)
         if record.ranked:  # screened-out candidates are logged and deduplicated, never ranked
             self._ok.append(record)
+            self._ranked = None
             b = record.complexity // self.bin_width
             cur = self.elites.get(b)
             if cur is None or rank_key(record) < rank_key(cur):
@@ -64,8 +66,11 @@ class Population:
         return out
 
     def best(self, k: int = 1) -> list[CandidateRecord]:
-        """The k best fully evaluated candidates by selection score."""
-        return sorted(self._ok, key=rank_key)[:k]
+        """The k best fully evaluated candidates by selection score (sorted once per change: the progress
+        line asks ten times a second, the population changes once per iteration)."""
+        if self._ranked is None:
+            self._ranked = sorted(self._ok, key=rank_key)
+        return self._ranked[:k]
 
     def pareto(self) -> list[CandidateRecord]:
         """Candidates no simpler one beats on selection score, by increasing complexity."""
