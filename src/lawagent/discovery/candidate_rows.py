@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, Mapping
 
 from lawagent.jsonio import json_safe
@@ -11,7 +11,9 @@ from lawagent.proposers.base import CandidateRecord
 
 
 def record_to_dict(record: CandidateRecord, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return json_safe(asdict(record) | dict(extra or {}))
+    """The record's fields and ``extra``, JSON-safe. ``json_safe`` copies every dict and list it meets, so
+    the fields are read as they are (``asdict``'s deep copy was most of writing a candidate)."""
+    return json_safe({f.name: getattr(record, f.name) for f in fields(record)} | dict(extra or {}))
 
 
 def record_from_dict(data: Mapping[str, Any]) -> CandidateRecord:
