@@ -291,20 +291,22 @@ def _run(task: Task, view: TrainView, proposer: str | Proposer, proposer_options
     if not laws:
         raise LawagentError(f"no finalist law could be refit on the training rows: {'; '.join(notes[:3])}")
     equations = equations_frame(pop)
+    speed = throughput(state, len(pop))
     result = DiscoveryResult(
         task_name=task.name, run_dir=run_dir.path, equations=equations, best=laws[0], laws=laws,
         n_evaluated=len(pop), seconds=state.seconds, proposer_stats=stats, reference=reference,
         history=state.history, stopped=state.stopped, seed=settings.seed, protocol=validation_text,
         where=Where(**state.where).describe() if state.where else "",
-        per_core_second=throughput(state, len(pop))["per_core_second"],
+        per_core_second=speed["per_core_second"],
     )
+    law_dicts = [law.to_dict() for law in laws]  # laws[0] is the best: its card is written once
     run_dir.write(FINAL, {
         "lawagent_version": _version(), "run_id": config["run_id"], "task": config["task"],
-        "best": result.best.to_dict(), "laws": [law.to_dict() for law in laws],
+        "best": law_dicts[0], "laws": law_dicts,
         "reference": reference.to_dict() if reference else None,
         "n_evaluated": result.n_evaluated, "seconds": result.seconds, "seed": settings.seed,
         "proposer": config["proposer"], "proposer_stats": stats, "history": state.history, "stopped": state.stopped,
-        "notes": notes, "where": state.where, "throughput": throughput(state, len(pop)),
+        "notes": notes, "where": state.where, "throughput": speed,
         "protocol": {"rule": validation_text, "folds": [{"rule": f.rule, "fit_rows": len(f.fit),
                                                              "val_rows": len(f.val)} for f in view.folds]},
         "equations": equations.to_dict(orient="records"),
