@@ -24,6 +24,7 @@ from typing import Callable, Sequence, TypeVar
 import numpy as np
 
 from lawagent.errors import LawagentError
+from lawagent.fit import native
 from lawagent.law.guard import bounded
 
 REFIT_SHARE = 0.25  # at most this share of --time is kept back from the search for the final refit
@@ -43,8 +44,15 @@ class OutOfTime(LawagentError):
 
 
 def within(seconds: float, what: str, work: Callable[[], T]) -> T:
-    """``work()``, stopped with :class:`OutOfTime` once it has run ``seconds`` (plus a grace)."""
-    return bounded(max(seconds, 0.0) + GRACE_SECONDS, what, work, error=OutOfTime)
+    """``work()``, stopped with :class:`OutOfTime` once ``seconds`` (plus a grace) have passed.
+
+    The work is a fit: the compiled fitter is loaded first, outside the guard. Loading takes seconds
+    (the first fit of a process, such as the final refit after workers did the search), and the
+    guard's exception raised inside numba's loader leaves numba broken for the rest of the process.
+    """
+    end = time.monotonic() + max(seconds, 0.0)
+    native.ready()
+    return bounded(max(end - time.monotonic(), 0.0) + GRACE_SECONDS, what, work, error=OutOfTime)
 
 
 @dataclass(frozen=True)

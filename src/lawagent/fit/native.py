@@ -101,10 +101,10 @@ _warmed: list[bool] = []
 def warm() -> None:
     """Load the compiled refinement now (compiling it the first time), not in the middle of the first fit:
     evaluation workers start from it, and a run's clock should not pay it twice. If numba cannot build it
-    here, say so once: fits then run with numpy."""
+    here, say so once: fits then run with numpy. Call it outside any wall-clock guard (as
+    :func:`lawagent.discovery.clock.within` does): interrupted, it leaves fits to numpy for the process."""
     if _warmed or not available():
         return
-    _warmed.append(True)
     from lawagent.law.law import Law  # here: the fitter imports this module
 
     law = Law.parse(["a + b*x**c"], ["x"])
@@ -119,6 +119,12 @@ def warm() -> None:
         _failed.append(f"{type(err).__name__}: {err}")
         print(f"note: the compiled fitter could not be built ({_failed[0][:200]}); fitting with numpy instead",
               file=sys.stderr)
+    except BaseException as err:
+        # Ctrl-C, or a wall-clock guard's timeout (lawagent.law.guard), raised inside numba's loader: numba
+        # is left half-loaded, and every later call would fail ("generator raised StopIteration")
+        _failed.append(f"interrupted while loading ({type(err).__name__})")
+        raise
+    _warmed.append(True)
 
 
 class Program:
