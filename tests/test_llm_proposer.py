@@ -246,13 +246,18 @@ print('ok')
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_trickling_server_cannot_outlast_the_request_deadline(info, tmp_path, client):
     """One byte every 0.3 s: no single read waits long, so per-read timeouts never fired and the call hung."""
-    with FakeLLMServer(default=Step(GOOD, trickle=0.3)) as server:
+    with FakeLLMServer(script=[Step(GOOD)], default=Step(GOOD, trickle=0.3)) as server:
+        # a first, prompt reply: the client's first request imports and builds much (seconds on a loaded
+        # machine), which must not use up the 1.5 s before the trickled request is even sent
+        warm = make(info, server, tmp_path / "warm", client, timeout=60, retries=0)
+        assert len(warm.propose(context(info))) == 3
+        warm.close()
         p = make(info, server, tmp_path, client, timeout=1.5, retries=0, breaker=5)
         start = time.monotonic()
         props = p.propose(context(info))
         elapsed = time.monotonic() - start
         p.close()
-    assert props == [] and server.n_requests == 1
+    assert props == [] and server.n_requests == 2
     assert elapsed < 15  # the deadline is 1.5 s; the full trickled reply would take minutes
     assert "no complete reply within 1.5 s" in p.stats()["last_error"]
     assert transcript(tmp_path)[0]["error"].startswith("timed out")
